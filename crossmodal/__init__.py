@@ -1,0 +1,15 @@
+"""crossmodal: a multimodal GPT built from scratch, small enough to read in one sitting.
+
+attention → vit → decoder → model (the captioner), then data, tokenizer, train, pretrained.
+"""
+
+from .attention import MultiHeadAttention, scaled_dot_product_attention, set_fused_attention
+from .config import CaptionerConfig, DecoderConfig, VisionConfig
+from .data import BlankImageError, caption_for, load_mnist, preprocess_drawing
+from .decoder import Decoder, KVCache
+from .model import Caption, Captioner
+from .pretrained import load_pretrained
+from .tokenizer import build_char_tokenizer
+from .vit import TimmEncoder, VisionTransformer
+
+__version__ = "0.1.0"

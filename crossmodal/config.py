@@ -1,0 +1,66 @@
+"""Configuration: one small dataclass per part, nested in `CaptionerConfig`.
+
+Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own model.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class VisionConfig:
+    image_size: int = 28
+    patch_size: int = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
+    in_chans: int = 1
+    dim: int = 96
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    class_token: bool = False  # the captioner attends to patches only; timm's default is True
+    timm_model: str = ""  # a timm model name: use that ViT as the encoder instead (see vit.TimmEncoder)
+
+    @property
+    def grid_size(self):
+        return self.image_size // self.patch_size
+
+
+@dataclass
+class DecoderConfig:
+    vocab_size: int = 32  # set from the tokenizer
+    block_size: int = 32  # longest token sequence: <bos> + 25 characters + <eos> fits
+    dim: int = 96
+    depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    cross_attention_every: int = 1  # 1: every layer; k: layers k-1, 2k-1, ... (0: none, a blind decoder)
+    gated: bool = True  # Flamingo / Llama 3.2 tanh gate, starts closed (0)
+
+    def has_cross_attention(self, layer):
+        k = self.cross_attention_every
+        return k > 0 and (layer + 1) % k == 0
+
+
+@dataclass
+class CaptionerConfig:
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    bos_id: int = 1
+    eos_id: int = 2
+    pad_id: int = 0
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild from `to_dict()`; unknown keys are an error, not silently dropped."""
+        def build(kind, values):
+            known = {f.name for f in fields(kind)}
+            unknown = set(values) - known
+            if unknown:
+                raise ValueError(f"unknown {kind.__name__} fields {sorted(unknown)}; expected some of {sorted(known)}")
+            return kind(**values)
+
+        d = dict(d)
+        vision = build(VisionConfig, d.pop("vision", {}))
+        decoder = build(DecoderConfig, d.pop("decoder", {}))
+        return build(cls, {**d, "vision": vision, "decoder": decoder})

@@ -1,0 +1,148 @@
+"""GPT-style character decoder whose layers can look at an image.
+
+Each block: causal self-attention → cross-attention to the image patches → MLP, all pre-norm
+(GPT-2's layout when it is built with `add_cross_attention=True`). The cross-attention can be
+gated as in Flamingo and Llama 3.2 Vision: x + tanh(gate) · xattn(x), with the gate starting
+at 0, so a fresh model is exactly the text-only decoder and learns to open its eyes.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import MultiHeadAttention
+from .vit import Mlp, _init_weights
+
+
+class KVCache:
+    """What generation remembers between steps, per layer.
+
+    self_kv: keys/values of every token so far, (B, H, T, hd), growing by one each step.
+    cross_kv: keys/values of the image patches, (B, H, N, hd), computed once per image.
+    """
+
+    def __init__(self, depth):
+        self.self_kv = [None] * depth
+        self.cross_kv = [None] * depth
+
+    @property
+    def length(self):
+        kv = self.self_kv[0]
+        return 0 if kv is None else kv[0].size(2)
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg, cross_attention):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.dim)
+        self.attn = MultiHeadAttention(cfg.dim, cfg.num_heads)
+        self.cross_attn = None
+        if cross_attention:
+            self.ln_cross = nn.LayerNorm(cfg.dim)
+            self.cross_attn = MultiHeadAttention(cfg.dim, cfg.num_heads)
+            self.gate = nn.Parameter(torch.zeros(1)) if cfg.gated else None  # tanh(0) = 0: closed
+        self.ln_2 = nn.LayerNorm(cfg.dim)
+        self.mlp = Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio), approximate="tanh")  # GPT-2's GELU
+
+    def forward(self, x, memory=None, cache=None, layer=0):
+        # causal self-attention; with a cache, x holds only the new tokens
+        h = self.ln_1(x)
+        q = self.attn.split_heads(self.attn.q(h))
+        k, v = self.attn.project_kv(h)  # (B, H, T_new, hd)
+        if cache is not None:
+            if cache.self_kv[layer] is not None:
+                k = torch.cat([cache.self_kv[layer][0], k], dim=2)  # (B, H, T_past + T_new, hd)
+                v = torch.cat([cache.self_kv[layer][1], v], dim=2)
+            cache.self_kv[layer] = (k, v)
+        x = x + self.attn.attend(q, k, v, is_causal=True)
+
+        if self.cross_attn is not None and (memory is not None or cache is not None):
+            h = self.ln_cross(x)
+            if cache is not None and cache.cross_kv[layer] is not None:
+                k, v = cache.cross_kv[layer]
+            else:
+                k, v = self.cross_attn.project_kv(memory)  # (B, H, N, hd) from the patches
+                if cache is not None:
+                    cache.cross_kv[layer] = (k, v)
+            y = self.cross_attn.attend(self.cross_attn.split_heads(self.cross_attn.q(h)), k, v)
+            x = x + (torch.tanh(self.gate) * y if self.gate is not None else y)
+
+        return x + self.mlp(self.ln_2(x))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.dim)  # learned positions
+        self.blocks = nn.ModuleList(DecoderBlock(cfg, cfg.has_cross_attention(i)) for i in range(cfg.depth))
+        self.ln_f = nn.LayerNorm(cfg.dim)
+        self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.apply(_init_weights)
+        for module in self.modules():
+            if isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+        self.lm_head.weight = self.wte.weight  # tied, as in GPT-2
+
+    @property
+    def cross_attention_layers(self):
+        """The attention modules that look at the image, in layer order."""
+        return [b.cross_attn for b in self.blocks if b.cross_attn is not None]
+
+    def forward(self, tokens, memory=None, cache=None):
+        """tokens (B, T) -> logits (B, T, vocab). memory (B, N, dim): image patch embeddings.
+
+        With a cache, tokens are the new ones only and positions continue from cache.length.
+        """
+        B, T = tokens.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.cfg.block_size:
+            raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
+        pos = torch.arange(start, start + T, device=tokens.device)
+        x = self.wte(tokens) + self.wpe(pos)  # (B, T, dim)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, memory, cache, layer)
+        return self.lm_head(self.ln_f(x))
+
+
+@torch.no_grad()
+def load_gpt2_weights(decoder, gpt2):
+    """Copy a transformers GPT2LMHeadModel (add_cross_attention=True) into `decoder`.
+
+    GPT-2 stores Linear layers as Conv1D with the weight transposed, and packs q, k, v into
+    c_attn; cross-attention keeps q apart (q_attn) and packs k, v (c_attn), as we do.
+    """
+    src = gpt2.transformer.state_dict()
+    dim = decoder.cfg.dim
+    out = {"wte.weight": src["wte.weight"], "wpe.weight": src["wpe.weight"], "lm_head.weight": src["wte.weight"],
+           "ln_f.weight": src["ln_f.weight"], "ln_f.bias": src["ln_f.bias"]}
+    for i, block in enumerate(decoder.blocks):
+        g = lambda name: src[f"h.{i}.{name}"]  # noqa: E731
+        for ours, theirs in [("ln_1", "ln_1"), ("ln_2", "ln_2"), ("ln_cross", "ln_cross_attn")]:
+            if ours == "ln_cross" and block.cross_attn is None:
+                continue
+            out[f"blocks.{i}.{ours}.weight"], out[f"blocks.{i}.{ours}.bias"] = g(f"{theirs}.weight"), g(f"{theirs}.bias")
+        w, b = g("attn.c_attn.weight").t(), g("attn.c_attn.bias")  # (3·dim, dim)
+        out[f"blocks.{i}.attn.q.weight"], out[f"blocks.{i}.attn.kv.weight"] = w[:dim], w[dim:]
+        out[f"blocks.{i}.attn.q.bias"], out[f"blocks.{i}.attn.kv.bias"] = b[:dim], b[dim:]
+        linears = {"attn.proj": "attn.c_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+        if block.cross_attn is not None:
+            if block.gate is not None:
+                raise ValueError("GPT-2's cross-attention has no gate: build the decoder with gated=False")
+            linears |= {"cross_attn.q": "crossattention.q_attn", "cross_attn.kv": "crossattention.c_attn",
+                        "cross_attn.proj": "crossattention.c_proj"}
+        for ours, theirs in linears.items():
+            out[f"blocks.{i}.{ours}.weight"] = g(f"{theirs}.weight").t()
+            out[f"blocks.{i}.{ours}.bias"] = g(f"{theirs}.bias")
+    decoder.load_state_dict(out, strict=True)  # raises on any missing, extra or misshapen tensor
+    return decoder
+
+
+def gpt2_config_for(cfg):
+    """The transformers GPT2Config with the same shape as our DecoderConfig (for proofs and benchmarks)."""
+    from transformers import GPT2Config
+
+    return GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.dim, n_layer=cfg.depth,
+                      n_head=cfg.num_heads, n_inner=int(cfg.dim * cfg.mlp_ratio), add_cross_attention=True,
+                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)

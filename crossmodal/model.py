@@ -1,0 +1,193 @@
+"""The captioner: a ViT sees the digit, a projector maps patches to the decoder's width, and a
+GPT-style decoder writes the caption while cross-attending to the patches.
+
+    image (B, 1, 28, 28) → encoder → (B, 49, vision.dim) → projector → (B, 49, decoder.dim)
+                                                                            ↓ cross-attention
+    "<bos>This is the number" → decoder → next-character logits (B, T, vocab)
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from .config import CaptionerConfig
+from .data import MNIST_MEAN, MNIST_STD, BlankImageError, to_image_batch
+from .decoder import Decoder, KVCache
+from .tokenizer import build_char_tokenizer
+from .vit import TimmEncoder, VisionTransformer
+
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+@dataclass
+class Caption:
+    """One image's caption and where the model looked while writing it.
+
+    attention: (len(text), cross-attention layers, heads, grid, grid) — for each character, the
+    cross-attention weights of the step that produced it; each map sums to 1 over the patches.
+    """
+
+    text: str
+    attention: torch.Tensor
+    image: torch.Tensor  # (1, 28, 28), what the model saw
+
+
+class Captioner(nn.Module):
+    def __init__(self, config=None, tokenizer=None):
+        super().__init__()
+        self.config = config = config or CaptionerConfig()
+        v = config.vision
+        self.encoder = TimmEncoder(v.timm_model) if v.timm_model else VisionTransformer(v)
+        self.projector = nn.Linear(self.encoder.embed_dim, config.decoder.dim)
+        self.decoder = Decoder(config.decoder)
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def for_mnist(cls, config=None):
+        """A fresh captioner with the character tokenizer of the ten MNIST captions."""
+        from .data import ALL_CAPTIONS
+
+        tokenizer = build_char_tokenizer(ALL_CAPTIONS)
+        config = config or CaptionerConfig()
+        config.decoder.vocab_size = len(tokenizer)
+        config.bos_id, config.eos_id, config.pad_id = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        return cls(config, tokenizer)
+
+    def encode_images(self, images):
+        """(B, 1, 28, 28) in [0, 1] -> patch embeddings (B, N, decoder.dim)."""
+        x = (images - MNIST_MEAN) / MNIST_STD
+        patches = self.encoder.forward_features(x)[:, self.encoder.num_prefix_tokens :]  # (B, N, vision.dim)
+        return self.projector(patches)
+
+    def forward(self, images, tokens, targets=None):
+        """Next-token logits (B, T, vocab); with targets (B, T), also the mean loss over non-<pad> targets."""
+        logits = self.decoder(tokens, self.encode_images(images))
+        if targets is None:
+            return logits
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=self.config.pad_id)
+        return logits, loss
+
+    @torch.inference_mode()
+    def generate(self, images, max_new_tokens=None, temperature=0.0, top_k=None, generator=None,
+                 use_cache=True, return_attention=False):
+        """Write captions for a batch: (B, T) token ids after <bos>, each row <eos>-terminated then <pad>.
+
+        temperature 0 is greedy; above 0 samples (from the top_k most likely, if given).
+        return_attention: also return cross-attention weights (B, T, layers, heads, N).
+        """
+        cfg = self.config
+        images = to_image_batch(images)
+        B = images.size(0)
+        memory = self.encode_images(images)
+        max_new_tokens = max_new_tokens or cfg.decoder.block_size - 1
+        tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=images.device)
+        cache = KVCache(cfg.decoder.depth) if use_cache else None
+        layers = self.decoder.cross_attention_layers
+        for m in layers:
+            m.keep_weights = return_attention
+        finished = torch.zeros(B, dtype=torch.bool, device=images.device)
+        out, maps = [], []
+        try:
+            for _ in range(max_new_tokens):
+                step = tokens[:, -1:] if use_cache else tokens  # with a cache only the newest token goes in
+                logits = self.decoder(step, memory, cache)[:, -1]  # (B, vocab)
+                next_token = _pick(logits, temperature, top_k, generator)
+                next_token = next_token.masked_fill(finished, cfg.pad_id)
+                out.append(next_token)
+                if return_attention:
+                    maps.append(torch.stack([m.weights[:, :, -1] for m in layers], dim=1))  # (B, L, H, N)
+                finished |= next_token == cfg.eos_id
+                if finished.all():
+                    break
+                tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+        finally:
+            for m in layers:
+                m.keep_weights, m.weights = False, None
+        generated = torch.stack(out, dim=1)
+        return (generated, torch.stack(maps, dim=1)) if return_attention else generated
+
+    def decode(self, generated):
+        """Token ids (B, T) -> list of strings, stopping at <eos>."""
+        return [self.tokenizer.decode(_until_eos(row, self.config.eos_id)) for row in generated.tolist()]
+
+    def caption(self, images, temperature=0.0, top_k=None, generator=None):
+        """Caption MNIST-like images ((28, 28), (1, 28, 28) or a batch (B, 1, 28, 28), in [0, 1] or uint8).
+
+        Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
+        Raises BlankImageError for an image with no ink, rather than captioning noise.
+        """
+        single = torch.as_tensor(images).dim() == 2 or (torch.as_tensor(images).dim() == 3 and len(images) == 1)
+        x = to_image_batch(images).to(next(self.parameters()).device)
+        contrast = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).tolist()
+        blank = [i for i, c in enumerate(contrast) if c < 0.1]
+        if blank:
+            raise BlankImageError(f"image {blank[0]} is blank (no ink to caption): draw or pick a digit first")
+        was_training = self.training
+        self.eval()
+        generated, maps = self.generate(x, temperature=temperature, top_k=top_k, generator=generator,
+                                        return_attention=True)
+        self.train(was_training)
+        g = self.encoder.grid_size
+        results = []
+        for row, attn, image in zip(generated.tolist(), maps, x):
+            n = len(_until_eos(row, self.config.eos_id))
+            text = self.tokenizer.decode(row[:n])
+            L, H, N = attn.shape[1:]
+            results.append(Caption(text, attn[:n].reshape(n, L, H, g, N // g).cpu(), image.cpu()))
+        return results[0] if single else results
+
+    def save_pretrained(self, folder):
+        """Write model.safetensors, config.json and the tokenizer files into `folder`."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_model(self, str(folder / WEIGHTS))  # safetensors stores the tied embedding once
+        (folder / CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(folder)
+
+    @classmethod
+    def from_pretrained(cls, folder, device="cpu"):
+        """Rebuild a captioner from save_pretrained's folder, with clear errors for broken ones."""
+        from transformers import PreTrainedTokenizerFast
+
+        folder = Path(folder)
+        missing = [f for f in (WEIGHTS, CONFIG, "tokenizer.json") if not (folder / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder} is not a crossmodal checkpoint: missing {missing}; "
+                                    "expected the files Captioner.save_pretrained() writes")
+        try:
+            config = CaptionerConfig.from_dict(json.loads((folder / CONFIG).read_text()))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{folder / CONFIG} is not a valid captioner config: {err}") from None
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+        if len(tokenizer) != config.decoder.vocab_size:
+            raise ValueError(f"tokenizer in {folder} has {len(tokenizer)} tokens but the config expects "
+                             f"{config.decoder.vocab_size}: the files come from different checkpoints")
+        model = cls(config, tokenizer)
+        try:
+            load_model(model, str(folder / WEIGHTS), strict=True, device=device)
+        except SafetensorError as err:
+            raise ValueError(f"{folder / WEIGHTS} is corrupt or truncated ({err}); save or download it again") from None
+        except RuntimeError as err:
+            raise ValueError(f"{folder / WEIGHTS} does not fit its config.json: {err}") from None
+        return model.eval()
+
+
+def _pick(logits, temperature, top_k, generator):
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k:
+        kth = logits.topk(min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(1)
+
+
+def _until_eos(ids, eos_id):
+    return ids[: ids.index(eos_id)] if eos_id in ids else ids

@@ -1,0 +1,42 @@
+"""Character-level tokenizer, exposed as a transformers `PreTrainedTokenizerFast`.
+
+One token per character, plus <pad> (0), <bos> (1), <eos> (2) and <unk> (3). Being a real
+transformers tokenizer, it pads batches, decodes, and saves/loads with save_pretrained /
+from_pretrained like any other.
+"""
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+
+
+def build_char_tokenizer(texts):
+    """A tokenizer whose vocabulary is every character that occurs in `texts`."""
+    chars = sorted(set("".join(texts)))
+    if not chars:
+        raise ValueError("cannot build a tokenizer from empty texts: give at least one character")
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + chars)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character alone
+    tok.decoder = decoders.Fuse()  # join characters back without spaces
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", 1), ("<eos>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        padding_side="right",
+    )
+
+
+def check_text(tokenizer, text):
+    """Raise a clear error for text the tokenizer cannot represent (instead of silent <unk>s)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not text:
+        raise ValueError("text is empty: give at least one character")
+    vocab = tokenizer.get_vocab()
+    unknown = sorted({c for c in text if c not in vocab or c in SPECIAL_TOKENS})
+    if unknown:
+        known = "".join(sorted(c for c in vocab if c not in SPECIAL_TOKENS))
+        raise ValueError(f"characters {unknown} are not in the vocabulary; known characters: {known!r}")
