@@ -76,19 +76,19 @@ def augment(images, generator=None, max_degrees=10.0, max_shift=2.0, scale=(0.9,
 def to_image_batch(images):
     """Check and convert MNIST-like input to (B, 1, 28, 28) float in [0, 1].
 
-    Takes a tensor, numpy array or PIL image shaped (28, 28), (1, 28, 28), (B, 28, 28) or
-    (B, 1, 28, 28), as uint8 0–255 or float 0–1. Anything else is refused with the reason.
+    Takes a tensor, numpy array or PIL image shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28),
+    as uint8 0–255 or float 0–1. Anything else is refused with the reason.
     """
     x = _as_tensor(images)
-    if x.dim() == 2:
-        x = x[None, None]
-    elif x.dim() == 3:
-        x = x[:, None]  # (1, 28, 28) and (B, 28, 28) alike
+    shape = tuple(x.shape)
+    while x.dim() < 4 and (x.dim() < 3 or x.size(0) == 1):
+        x = x[None]  # (28, 28) -> (1, 28, 28) -> (1, 1, 28, 28)
     if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-        hint = " (colour? convert to grayscale)" if x.dim() == 4 and x.size(1) in (3, 4) else ""
+        channels = shape[-1] if len(shape) == 3 and shape[-1] in (3, 4) else shape[-3] if len(shape) >= 3 else 1
+        hint = " (it looks like colour: convert to grayscale)" if channels in (3, 4) else ""
         raise ValueError(
-            f"expected 28×28 grayscale images shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28), got {tuple(images.shape)}"
-            f"{hint}; for a picture of any size or colour use crossmodal.preprocess_drawing()"
+            f"expected 28×28 grayscale images shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28), got {shape}{hint}; "
+            "for a picture of any size or colour use crossmodal.preprocess_drawing()"
         )
     return x
 
@@ -98,7 +98,7 @@ def _as_tensor(image):
     if not isinstance(image, (torch.Tensor, np.ndarray)):
         if not hasattr(image, "getbands"):
             raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
-        image = np.asarray(image)  # PIL: (H, W) or (H, W, C)
+        image = np.array(image)  # PIL: (H, W) or (H, W, C); a writable copy
     x = torch.as_tensor(image)
     if x.dtype == torch.bool:
         return x.float()

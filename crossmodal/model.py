@@ -113,8 +113,14 @@ class Captioner(nn.Module):
         return (generated, torch.stack(maps, dim=1)) if return_attention else generated
 
     def decode(self, generated):
-        """Token ids (B, T) -> list of strings, stopping at <eos>."""
-        return [self.tokenizer.decode(_until_eos(row, self.config.eos_id)) for row in generated.tolist()]
+        """Token ids (B, T) -> list of strings, one character per token, stopping at <eos>.
+
+        A special token before <eos> (only an untrained model writes one) shows as "�", so
+        the text always has one character per generated token and per attention map.
+        """
+        specials = set(self.tokenizer.all_special_ids)
+        return ["".join("�" if i in specials else self.tokenizer.convert_ids_to_tokens(i)
+                        for i in _until_eos(row, self.config.eos_id)) for row in generated.tolist()]
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
         """Caption MNIST-like images ((28, 28), (1, 28, 28) or a batch (B, 1, 28, 28), in [0, 1] or uint8).
@@ -122,8 +128,8 @@ class Captioner(nn.Module):
         Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
         Raises BlankImageError for an image with no ink, rather than captioning noise.
         """
-        single = torch.as_tensor(images).dim() == 2 or (torch.as_tensor(images).dim() == 3 and len(images) == 1)
         x = to_image_batch(images).to(next(self.parameters()).device)
+        single = not (hasattr(images, "dim") and images.dim() == 4 or getattr(images, "ndim", 0) == 4)
         contrast = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).tolist()
         blank = [i for i, c in enumerate(contrast) if c < 0.1]
         if blank:
@@ -135,9 +141,8 @@ class Captioner(nn.Module):
         self.train(was_training)
         g = self.encoder.grid_size
         results = []
-        for row, attn, image in zip(generated.tolist(), maps, x):
-            n = len(_until_eos(row, self.config.eos_id))
-            text = self.tokenizer.decode(row[:n])
+        for text, attn, image in zip(self.decode(generated), maps, x):
+            n = len(text)
             L, H, N = attn.shape[1:]
             results.append(Caption(text, attn[:n].reshape(n, L, H, g, N // g).cpu(), image.cpu()))
         return results[0] if single else results

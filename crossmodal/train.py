@@ -11,6 +11,8 @@ that `--resume` continues from, step for step, after an interruption.
 import argparse
 import json
 import math
+import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from .model import Captioner
 
 @dataclass
 class TrainConfig:
-    epochs: int = 4
+    epochs: int = 5
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -70,20 +72,20 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
         (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    history = {"loss": [], "eval": []}
+    history = {"loss": [], "eval": [], "train_seconds": 0.0, "eval_seconds": 0.0}
     step = 0
     if resume and out is not None and (Path(out) / "trainer_state.json").exists():
         step, history = _load_state(model, optimizer, out)
 
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step")
-    start_time = time.perf_counter()
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
         order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
         for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
             if i < skip:
                 continue
+            clock = time.perf_counter()
             if cfg.augment:
                 x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
             tokens = targets_by_digit[y]  # (B, L)
@@ -96,19 +98,21 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
             optimizer.step()
             step += 1
             history["loss"].append(loss.item())
+            history["train_seconds"] += time.perf_counter() - clock
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
             for cb in callbacks:
                 cb(step, loss.item())
             if out is not None and (step % cfg.save_every == 0 or step % steps_per_epoch == 0):
                 _save_state(model, optimizer, cfg, step, history, out)
+        clock = time.perf_counter()
         if test_data is not None:
             result = evaluate(model, *test_data)
-            history["eval"].append({"step": step, "exact_match": result["exact_match"]})
+            history["eval"].append({"step": step, "exact_match": result["exact_match"], "per_digit": result["per_digit"]})
             bar.write(f"epoch {epoch + 1}: test caption exact match {result['exact_match']:.2%}")
             model.train()
+            history["eval_seconds"] += time.perf_counter() - clock
     bar.close()
-    history["train_seconds"] = history.get("train_seconds", 0.0) + time.perf_counter() - start_time
     if out is not None:
         _save_state(model, optimizer, cfg, step, history, out)
     model.eval()
@@ -169,7 +173,16 @@ def main(argv=None):
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters; "
           f"{torch.get_num_threads()} threads; checkpoint in {args.out}")
     history = train(model, cfg, load_mnist(train=True), load_mnist(train=False), out=args.out, resume=args.resume)
-    print(f"trained in {history['train_seconds']:.0f} s; test caption exact match {history['eval'][-1]['exact_match']:.2%}")
+    final = history["eval"][-1]
+    record = {  # how this checkpoint was made, for the README and the tests
+        "command": "python -m crossmodal.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "train_seconds": round(history["train_seconds"], 1), "eval_seconds": round(history["eval_seconds"], 1),
+        "test_exact_match": final["exact_match"], "per_digit": final["per_digit"], "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "platform": platform.processor() or platform.machine(),
+    }
+    (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating); "
+          f"test caption exact match {final['exact_match']:.2%}")
 
 
 if __name__ == "__main__":

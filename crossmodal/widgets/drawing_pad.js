@@ -1,0 +1,143 @@
+// The drawing pad's browser half (see drawing_pad.py for the Python half).
+// A canvas drawn on with pointer events, so mouse, pen and touch all work. When a stroke ends,
+// the canvas is shrunk to `resolution` × `resolution` and its ink (the alpha channel: the
+// canvas is transparent where nothing is drawn) is sent to Python as bytes in `pixels`.
+// Python answers with `caption`, `message`, `seen_png` and `strip_png`, which are shown here.
+
+const CANVAS = 280; // canvas pixels per side
+
+function render({ model, el }) {
+  el.classList.add("crossmodal-pad");
+  el.innerHTML = `
+    <div class="cm-row">
+      <div class="cm-col">
+        <canvas class="cm-canvas" width="${CANVAS}" height="${CANVAS}"></canvas>
+        <div class="cm-controls">
+          <label>brush <input class="cm-brush" type="range" min="4" max="48"></label>
+          <button class="cm-clear" type="button">clear</button>
+        </div>
+      </div>
+      <div class="cm-col">
+        <div class="cm-label">what the model sees (28×28)</div>
+        <img class="cm-seen" alt="the 28×28 image the model sees" hidden>
+      </div>
+    </div>
+    <div class="cm-caption" aria-live="polite"></div>
+    <img class="cm-strip" alt="where the model looked while writing each character" hidden>
+    <div class="cm-timing"></div>`;
+  const canvas = el.querySelector(".cm-canvas");
+  const ctx = canvas.getContext("2d");
+  const brush = el.querySelector(".cm-brush");
+  const captionEl = el.querySelector(".cm-caption");
+  const seenEl = el.querySelector(".cm-seen");
+  const stripEl = el.querySelector(".cm-strip");
+  const timingEl = el.querySelector(".cm-timing");
+
+  // --- drawing ---------------------------------------------------------------------------
+  let last = null; // the previous point of the stroke in progress, null between strokes
+
+  function point(event) { // from CSS pixels on the page to canvas pixels
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * (CANVAS / box.width), (event.clientY - box.top) * (CANVAS / box.height)];
+  }
+
+  function segment(from, to) {
+    ctx.strokeStyle = "black";
+    ctx.lineWidth = model.get("brush");
+    ctx.lineCap = ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(...from);
+    ctx.lineTo(...to);
+    ctx.stroke();
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId); // keep the stroke even if the pointer leaves the box
+    last = point(event);
+    segment(last, last); // a dot, for a tap
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (last === null) return;
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event]; // every sample, for smooth lines
+    for (const e of events.length ? events : [event]) {
+      const p = point(e);
+      segment(last, p);
+      last = p;
+    }
+  });
+  function endStroke() {
+    if (last === null) return;
+    last = null;
+    sendPixels();
+  }
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+
+  function sendPixels() {
+    const side = model.get("resolution");
+    const small = document.createElement("canvas");
+    small.width = small.height = side;
+    const smallCtx = small.getContext("2d");
+    smallCtx.imageSmoothingEnabled = true;
+    smallCtx.imageSmoothingQuality = "high";
+    smallCtx.drawImage(canvas, 0, 0, side, side);
+    const rgba = smallCtx.getImageData(0, 0, side, side).data;
+    const ink = new Uint8Array(side * side);
+    for (let i = 0; i < ink.length; i++) ink[i] = rgba[4 * i + 3]; // alpha: 0 paper, 255 ink
+    model.set("pixels", new DataView(ink.buffer));
+    model.save_changes();
+  }
+
+  el.querySelector(".cm-clear").addEventListener("click", () => {
+    ctx.clearRect(0, 0, CANVAS, CANVAS);
+    sendPixels(); // an empty canvas: Python answers with the prompt
+  });
+
+  brush.value = model.get("brush");
+  brush.addEventListener("input", () => {
+    model.set("brush", Number(brush.value));
+    model.save_changes();
+  });
+
+  // --- showing Python's answer ------------------------------------------------------------
+  function showImage(img, bytes) {
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    if (!bytes || bytes.byteLength === 0) {
+      img.hidden = true;
+      img.removeAttribute("src");
+      delete img.dataset.url;
+      return;
+    }
+    img.dataset.url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+    img.src = img.dataset.url;
+    img.hidden = false;
+  }
+
+  function show() {
+    const caption = model.get("caption");
+    captionEl.textContent = caption || model.get("message");
+    captionEl.classList.toggle("cm-prompt", !caption);
+    showImage(seenEl, model.get("seen_png"));
+    showImage(stripEl, model.get("strip_png"));
+    timingEl.textContent = caption ? `answered in ${(1000 * model.get("seconds")).toFixed(0)} ms` : "";
+  }
+
+  let pending = false; // one update arrives as several trait changes: redraw once for all of them
+  function scheduleShow() {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { pending = false; show(); });
+  }
+  const answers = "change:caption change:message change:seen_png change:strip_png change:seconds";
+  model.on(answers, scheduleShow);
+  const showBrush = () => { brush.value = model.get("brush"); };
+  model.on("change:brush", showBrush);
+  show();
+
+  return () => { // when the view is removed (anywidget itself drops this view's model.on listeners)
+    for (const img of [seenEl, stripEl]) if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+  };
+}
+
+export default { render };

@@ -1,0 +1,73 @@
+"""KV-cached generation equals uncached generation; batched equals one by one."""
+
+import torch
+
+from crossmodal import Captioner
+from crossmodal.model import Caption
+
+from .conftest import tiny_config
+
+
+def trained_like_model():
+    """A random captioner with half-open gates, so the image matters to every token."""
+    torch.manual_seed(0)
+    model = Captioner.for_mnist(tiny_config(gated=True)).eval()
+    with torch.no_grad():
+        for block in model.decoder.blocks:
+            block.gate.fill_(0.5)
+    return model
+
+
+def test_cache_equals_no_cache_token_for_token():
+    model = trained_like_model()
+    images = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model.generate(images, use_cache=True), model.generate(images, use_cache=False))
+
+
+def test_cache_equals_no_cache_when_sampling():
+    model = trained_like_model()
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    a = model.generate(images, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(0))
+    b = model.generate(images, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(0), use_cache=False)
+    assert torch.equal(a, b)
+
+
+def test_batched_equals_one_by_one():
+    model = trained_like_model()
+    images = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    batched = model.decode(model.generate(images))
+    single = [model.decode(model.generate(images[i : i + 1]))[0] for i in range(5)]
+    assert batched == single
+
+
+def test_generation_stops_at_eos_and_pads_after(tiny_model):
+    eos, pad = tiny_model.config.eos_id, tiny_model.config.pad_id
+    with torch.no_grad():  # make <eos> the only likely token after the second step
+        tiny_model.decoder.wpe.weight[2:] = 0
+        tiny_model.decoder.wpe.weight[2:, 0] = 50.0
+        tiny_model.decoder.wte.weight[eos, 0] = 1.0
+        tiny_model.decoder.ln_f.weight.zero_()
+        tiny_model.decoder.ln_f.bias.zero_()
+        tiny_model.decoder.ln_f.bias[0] = 1.0
+    generated = tiny_model.generate(torch.rand(3, 1, 28, 28))
+    for row in generated.tolist():
+        assert eos in row
+        assert all(t == pad for t in row[row.index(eos) + 1 :])
+
+
+def test_caption_returns_text_and_attention_maps():
+    model = trained_like_model()
+    result = model.caption(torch.rand(28, 28, generator=torch.Generator().manual_seed(4)))
+    assert isinstance(result, Caption)
+    n, g = len(result.text), model.encoder.grid_size
+    layers, heads = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads
+    assert result.attention.shape == (n, layers, heads, g, g)
+    assert torch.allclose(result.attention.sum(dim=(-2, -1)), torch.ones(n, layers, heads), atol=1e-5)
+    assert result.text == model.decode(model.generate(result.image[None]))[0]
+    assert all(not m.keep_weights for m in model.decoder.cross_attention_layers)  # switched back off
+
+
+def test_caption_of_a_batch_is_a_list():
+    model = trained_like_model()
+    results = model.caption(torch.rand(3, 1, 28, 28))
+    assert isinstance(results, list) and len(results) == 3

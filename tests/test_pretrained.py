@@ -1,0 +1,48 @@
+"""The checkpoint shipped inside the package works offline and captions MNIST almost perfectly."""
+
+import json
+
+import pytest
+import torch
+
+from crossmodal import caption_for, load_pretrained
+from crossmodal.pretrained import PRETRAINED_DIR
+from crossmodal.train import evaluate
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(2)
+    return load_pretrained()
+
+
+def test_shipped_files_are_small():
+    total = sum(f.stat().st_size for f in PRETRAINED_DIR.iterdir())
+    assert total <= 5 * 1024 * 1024, f"{total / 1e6:.1f} MB"
+    record = json.loads((PRETRAINED_DIR / "training.json").read_text())
+    assert record["command"].startswith("python -m crossmodal.train")
+
+
+def test_at_least_99_percent_exact_match_on_the_full_test_set(model, mnist_test):
+    result = evaluate(model, *mnist_test)
+    assert len(result["correct"]) == 10_000
+    assert result["exact_match"] >= 0.99, result["exact_match"]
+    assert min(result["per_digit"]) >= 0.97, result["per_digit"]
+    record = json.loads((PRETRAINED_DIR / "training.json").read_text())
+    assert result["exact_match"] == pytest.approx(record["test_exact_match"], abs=5e-4)  # the README's number
+
+
+def test_evaluate_agrees_with_decoded_strings(model, mnist_test):
+    images, labels = mnist_test[0][:300], mnist_test[1][:300]
+    texts = model.decode(model.generate(images))
+    expected = sum(t == caption_for(d) for t, d in zip(texts, labels.tolist())) / len(labels)
+    assert evaluate(model, images, labels)["exact_match"] == pytest.approx(expected)
+    assert expected > 0.95
+
+
+def test_caption_of_a_seven(model, mnist_test):
+    images, labels = mnist_test
+    seven = images[labels == 7][0]
+    result = model.caption(seven)
+    assert result.text == "This is the number seven."
+    assert result.attention.shape[0] == len(result.text)

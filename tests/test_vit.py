@@ -1,0 +1,60 @@
+"""Our Vision Transformer equals timm's VisionTransformer with the same weights."""
+
+import pytest
+import timm
+import torch
+
+from crossmodal import Captioner, CaptionerConfig, TimmEncoder, VisionConfig, VisionTransformer
+from crossmodal.vit import load_timm_weights
+
+CONFIGS = [  # (patch_size, depth, dim, heads, class_token)
+    (4, 2, 32, 2, False),
+    (7, 3, 48, 4, False),
+    (14, 1, 64, 8, True),
+    (4, 4, 96, 4, True),
+]
+
+
+@pytest.mark.parametrize("patch, depth, dim, heads, class_token", CONFIGS)
+def test_equals_timm(patch, depth, dim, heads, class_token):
+    torch.manual_seed(0)
+    ref = timm.models.vision_transformer.VisionTransformer(
+        img_size=28, patch_size=patch, in_chans=1, num_classes=10, embed_dim=dim, depth=depth, num_heads=heads,
+        mlp_ratio=2.0, class_token=class_token, global_pool="token" if class_token else "avg", fc_norm=False,
+    ).eval()
+    ours = VisionTransformer(VisionConfig(patch_size=patch, dim=dim, depth=depth, num_heads=heads,
+                                          class_token=class_token), num_classes=10).eval()
+    load_timm_weights(ours, ref)
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert (ours.forward_features(x) - ref.forward_features(x)).abs().max() <= 1e-5
+        assert (ours(x) - ref(x)).abs().max() <= 1e-5
+
+
+def test_patch_embed_is_a_linear_map_of_flattened_patches():
+    vit = VisionTransformer(VisionConfig(patch_size=7, dim=16))
+    x = torch.randn(2, 1, 28, 28)
+    patches = x.unfold(2, 7, 7).unfold(3, 7, 7).reshape(2, 16, 49)  # (B, 4·4 patches, 7·7 pixels)
+    w = vit.patch_embed.proj.weight.reshape(16, 49)
+    expected = patches @ w.T + vit.patch_embed.proj.bias
+    assert (vit.patch_embed(x) - expected).abs().max() <= 1e-5
+
+
+def test_mismatched_timm_model_is_refused():
+    ref = timm.models.vision_transformer.VisionTransformer(img_size=28, patch_size=4, in_chans=1, embed_dim=32,
+                                                           depth=2, num_heads=2, class_token=False, fc_norm=False,
+                                                           global_pool="avg", num_classes=0)
+    ours = VisionTransformer(VisionConfig(patch_size=4, dim=48, depth=2, num_heads=2))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_timm_weights(ours, ref)
+
+
+def test_any_timm_vit_serves_as_encoder():
+    """A small random timm ViT (no download) plugged into the captioner via TimmEncoder."""
+    torch.manual_seed(0)
+    encoder = TimmEncoder("vit_tiny_patch16_224", img_size=32, patch_size=8, in_chans=3, depth=1)
+    assert encoder.forward_features(torch.rand(2, 1, 28, 28)).shape == (2, 16, 192)
+    config = CaptionerConfig(VisionConfig(timm_model="vit_tiny_patch16_224"))
+    # the named model expects 224×224 RGB: the adapter resizes and repeats the grey channel
+    model = Captioner.for_mnist(config).eval()
+    assert model.encode_images(torch.rand(1, 1, 28, 28)).shape == (1, 196, config.decoder.dim)

@@ -1,0 +1,170 @@
+"""The widgets' Python halves, driven without a browser: set what the browser would set, read
+what it would show."""
+
+import io
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from crossmodal import preprocess_drawing, viz
+from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
+from crossmodal.widgets.drawing_pad import HERE, PROMPT
+
+from .test_viz import captioner, seven
+
+
+def drawn(strokes, side=112, width=9):
+    """What the browser sends: strokes drawn on a side × side grid, ink 0–255, as bytes."""
+    picture = Image.new("L", (side, side))
+    pen = ImageDraw.Draw(picture)
+    for stroke in strokes:
+        pen.line([(x * side, y * side) for x, y in stroke], fill=255, width=width, joint="curve")
+    return picture.tobytes()
+
+
+ONE = [[(0.5, 0.12), (0.5, 0.88)]]
+SEVEN = [[(0.22, 0.15), (0.78, 0.15), (0.42, 0.88)]]
+
+
+def decoded(png):
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+@pytest.fixture
+def pad():
+    return DrawingPad(captioner(4))
+
+
+# --- drawing pad -------------------------------------------------------------------------------
+
+
+def test_a_stroke_from_the_browser_updates_caption_input_and_strip(pad):
+    pixels = drawn(SEVEN)
+    pad.pixels = pixels  # what the browser does at a stroke's end; the observer answers
+    array = np.frombuffer(pixels, dtype=np.uint8).reshape(112, 112).copy()
+    seen = preprocess_drawing(array)
+    expected = pad.model.caption(seen)
+    assert pad.caption == expected.text != ""
+    assert pad.message == ""
+    np.testing.assert_array_equal(decoded(pad.seen_png), np.rint(seen[0].numpy() * 255))  # what the model saw
+    strip = decoded(pad.strip_png)
+    np.testing.assert_array_equal(strip, np.asarray(viz.render_strip(expected)))
+    assert pad.seconds > 0
+
+
+def test_update_from_pixels_takes_arrays_and_returns_the_caption(pad):
+    array = np.frombuffer(drawn(ONE), dtype=np.uint8).reshape(112, 112).copy()
+    caption = pad.update_from_pixels(array)
+    assert caption.text == pad.caption
+    assert caption.attention.shape[0] == len(caption.text)
+
+
+def test_a_blank_canvas_gets_the_prompt_not_a_caption(pad):
+    pad.pixels = drawn(SEVEN)
+    assert pad.caption and pad.strip_png
+    pad.pixels = bytes(112 * 112)  # the clear button sends an empty canvas
+    assert pad.caption == "" and pad.message == PROMPT
+    assert pad.seen_png == b"" and pad.strip_png == b""
+    assert pad.update_from_pixels(b"") is None and pad.message == PROMPT
+
+
+def test_pixels_of_the_wrong_size_are_reported_in_the_widget(pad):
+    with pytest.raises(ValueError, match="112×112"):
+        pad.pixels = bytes(100)
+    assert pad.message.startswith("Something went wrong") and "112×112" in pad.message
+
+
+def test_the_strip_can_show_one_layer_and_head():
+    model = captioner(4)
+    pad = DrawingPad(model, layer=1, head=0)
+    caption = pad.update_from_pixels(drawn(SEVEN))
+    np.testing.assert_array_equal(decoded(pad.strip_png), np.asarray(viz.render_strip(caption, 1, 0)))
+    assert not np.array_equal(decoded(pad.strip_png), np.asarray(viz.render_strip(caption)))
+
+
+def test_the_browser_half_ships_beside_the_python_half(pad):
+    js, css = (HERE / "drawing_pad.js").read_text(), (HERE / "drawing_pad.css").read_text()
+    assert "export default" in js and "pointerdown" in js and '"pixels"' in js
+    assert pad._esm == js and pad._css == css  # what the browser is sent
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from crossmodal import load_pretrained
+
+    try:
+        return load_pretrained()
+    except FileNotFoundError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no shipped checkpoint yet: {err}")
+
+
+@pytest.mark.parametrize("strokes, word", [(ONE, "one"), (SEVEN, "seven")])
+def test_the_shipped_model_reads_a_drawn_digit(shipped_model, strokes, word):
+    pad = DrawingPad(shipped_model)
+    pad.pixels = drawn(strokes)
+    assert pad.caption == f"This is the number {word}."
+
+
+# --- explorer ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def explorer():
+    images = torch.stack([seven(), seven().flip(-1), seven().flip(-2)])
+    return AttentionExplorer(captioner(4), images, labels=torch.tensor([7, 7, 7]))
+
+
+def test_explorer_starts_on_the_first_image_and_character(explorer):
+    caption = explorer.model.caption(explorer.images[0])
+    assert explorer.caption.text == caption.text
+    assert explorer.char.max == len(caption.text) - 1
+    assert "<mark" in explorer.caption_html.value and "a 7" in explorer.caption_html.value
+    assert explorer.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explorer_follows_every_control(explorer):
+    pictures = {explorer.picture.value}
+    for control, value in [(explorer.char, 2), (explorer.layer, 1), (explorer.head, 0), (explorer.index, 1)]:
+        control.value = value
+        pictures.add(explorer.picture.value)
+        caption = explorer.model.caption(explorer.images[explorer.index.value])
+        m = viz.attention_map(caption, explorer.char.value, explorer.layer.value if explorer.layer.value >= 0 else None,
+                              explorer.head.value if explorer.head.value >= 0 else None)
+        row, col = divmod(int(m.argmax()), m.shape[1])
+        assert f"row {row}, column {col}, weight {m.max():.3f}" in explorer.numbers.value
+    assert len(pictures) == 5  # each change drew a new picture
+
+
+def test_explorer_highlights_the_chosen_character(explorer):
+    explorer.char.value = 0
+    text = explorer.caption.text
+    assert f"<mark style='background: #fdbb2d; padding: 0 1px'>{text[0]}</mark>" in explorer.caption_html.value
+
+
+# --- colab -------------------------------------------------------------------------------------
+
+
+def test_enable_colab_does_nothing_outside_colab(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert enable_colab() is False
+
+
+def test_enable_colab_turns_on_colabs_widget_manager(monkeypatch):
+    calls = []
+    output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("enabled"))
+    colab = types.ModuleType("google.colab")
+    colab.output = output
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    assert enable_colab() is True
+    assert calls == ["enabled"]
