@@ -13,3 +13,9 @@ from .tokenizer import build_char_tokenizer
 from .vit import TimmEncoder, VisionTransformer
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",
+    "MultiHeadAttention", "TimmEncoder", "VisionConfig", "VisionTransformer", "build_char_tokenizer", "caption_for",
+    "load_mnist", "load_pretrained", "preprocess_drawing", "scaled_dot_product_attention", "set_fused_attention",
+]

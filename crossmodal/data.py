@@ -42,7 +42,8 @@ def load_mnist(train, root=None):
     except Exception as err:  # no network, read-only folder, corrupt files ...
         raise RuntimeError(
             f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({str(err).splitlines()[0]}); "
-            "set the CROSSMODAL_DATA environment variable to a folder that holds MNIST/raw/, or connect to the internet."
+            "set the CROSSMODAL_DATA environment variable to a folder that holds MNIST/raw/, "
+            "or connect to the internet."
         ) from None
     return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
 

@@ -7,7 +7,6 @@ at 0, so a fresh model is exactly the text-only decoder and learns to open its e
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attention import MultiHeadAttention
@@ -118,23 +117,23 @@ def load_gpt2_weights(decoder, gpt2):
     out = {"wte.weight": src["wte.weight"], "wpe.weight": src["wpe.weight"], "lm_head.weight": src["wte.weight"],
            "ln_f.weight": src["ln_f.weight"], "ln_f.bias": src["ln_f.bias"]}
     for i, block in enumerate(decoder.blocks):
-        g = lambda name: src[f"h.{i}.{name}"]  # noqa: E731
-        for ours, theirs in [("ln_1", "ln_1"), ("ln_2", "ln_2"), ("ln_cross", "ln_cross_attn")]:
-            if ours == "ln_cross" and block.cross_attn is None:
-                continue
-            out[f"blocks.{i}.{ours}.weight"], out[f"blocks.{i}.{ours}.bias"] = g(f"{theirs}.weight"), g(f"{theirs}.bias")
-        w, b = g("attn.c_attn.weight").t(), g("attn.c_attn.bias")  # (3·dim, dim)
-        out[f"blocks.{i}.attn.q.weight"], out[f"blocks.{i}.attn.kv.weight"] = w[:dim], w[dim:]
-        out[f"blocks.{i}.attn.q.bias"], out[f"blocks.{i}.attn.kv.bias"] = b[:dim], b[dim:]
+        theirs = {k.removeprefix(f"h.{i}."): v for k, v in src.items() if k.startswith(f"h.{i}.")}
+        ours = f"blocks.{i}."
+        norms = {"ln_1": "ln_1", "ln_2": "ln_2"}
         linears = {"attn.proj": "attn.c_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
         if block.cross_attn is not None:
             if block.gate is not None:
                 raise ValueError("GPT-2's cross-attention has no gate: build the decoder with gated=False")
+            norms["ln_cross"] = "ln_cross_attn"
             linears |= {"cross_attn.q": "crossattention.q_attn", "cross_attn.kv": "crossattention.c_attn",
                         "cross_attn.proj": "crossattention.c_proj"}
-        for ours, theirs in linears.items():
-            out[f"blocks.{i}.{ours}.weight"] = g(f"{theirs}.weight").t()
-            out[f"blocks.{i}.{ours}.bias"] = g(f"{theirs}.bias")
+        for a, b in norms.items():
+            out[ours + a + ".weight"], out[ours + a + ".bias"] = theirs[b + ".weight"], theirs[b + ".bias"]
+        for a, b in linears.items():
+            out[ours + a + ".weight"], out[ours + a + ".bias"] = theirs[b + ".weight"].t(), theirs[b + ".bias"]
+        w, bias = theirs["attn.c_attn.weight"].t(), theirs["attn.c_attn.bias"]  # (3·dim, dim): q, k, v stacked
+        out[ours + "attn.q.weight"], out[ours + "attn.kv.weight"] = w[:dim], w[dim:]
+        out[ours + "attn.q.bias"], out[ours + "attn.kv.bias"] = bias[:dim], bias[dim:]
     decoder.load_state_dict(out, strict=True)  # raises on any missing, extra or misshapen tensor
     return decoder
 

@@ -19,7 +19,7 @@ from torch import nn
 from .config import CaptionerConfig
 from .data import MNIST_MEAN, MNIST_STD, BlankImageError, to_image_batch
 from .decoder import Decoder, KVCache
-from .tokenizer import build_char_tokenizer
+from .tokenizer import build_char_tokenizer, check_text
 from .vit import TimmEncoder, VisionTransformer
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -36,6 +36,7 @@ class Caption:
     text: str
     attention: torch.Tensor
     image: torch.Tensor  # (1, 28, 28), what the model saw
+    probs: torch.Tensor | None = None  # (len(text),) from score(): the probability given to each character
 
 
 class Captioner(nn.Module):
@@ -56,7 +57,8 @@ class Captioner(nn.Module):
         tokenizer = build_char_tokenizer(ALL_CAPTIONS)
         config = config or CaptionerConfig()
         config.decoder.vocab_size = len(tokenizer)
-        config.bos_id, config.eos_id, config.pad_id = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        config.bos_id, config.eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        config.pad_id = tokenizer.pad_token_id
         return cls(config, tokenizer)
 
     def encode_images(self, images):
@@ -146,6 +148,33 @@ class Captioner(nn.Module):
             L, H, N = attn.shape[1:]
             results.append(Caption(text, attn[:n].reshape(n, L, H, g, N // g).cpu(), image.cpu()))
         return results[0] if single else results
+
+    @torch.inference_mode()
+    def score(self, image, text):
+        """Read a given caption against one image: how likely each character is, and where the
+        model looks while reading it (teacher forcing). Returns a Caption with `probs` filled.
+        """
+        check_text(self.tokenizer, text)
+        x = to_image_batch(image).to(next(self.parameters()).device)
+        if x.size(0) != 1:
+            raise ValueError(f"score() reads one image at a time, got a batch of {x.size(0)}")
+        ids = torch.tensor([self.tokenizer(text)["input_ids"]], device=x.device)  # (1, T + 2): <bos> text <eos>
+        if ids.size(1) - 1 > self.config.decoder.block_size:
+            raise ValueError(f"text of {len(text)} characters is longer than the model can read "
+                             f"({self.config.decoder.block_size - 1})")
+        layers = self.decoder.cross_attention_layers
+        for m in layers:
+            m.keep_weights = True
+        try:
+            logits = self(x, ids[:, :-1])[0, : len(text)]  # (T, vocab): predictions of each character
+            maps = torch.stack([m.weights[0, :, : len(text)] for m in layers])  # (L, H, T, N)
+        finally:
+            for m in layers:
+                m.keep_weights, m.weights = False, None
+        probs = logits.softmax(dim=-1).gather(1, ids[0, 1 : len(text) + 1, None]).squeeze(1)
+        g = self.encoder.grid_size
+        attention = maps.permute(2, 0, 1, 3).reshape(len(text), len(layers), -1, g, maps.size(-1) // g)
+        return Caption(text, attention.cpu(), x[0].cpu(), probs.cpu())
 
     def save_pretrained(self, folder):
         """Write model.safetensors, config.json and the tokenizer files into `folder`."""

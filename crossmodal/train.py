@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -54,9 +55,11 @@ def evaluate(model, images, labels, batch_size=1000):
     for start in range(0, len(labels), batch_size):
         x, y = images[start : start + batch_size], labels[start : start + batch_size]
         generated = model.generate(x)
-        width = max(generated.size(1), reference.size(1))
-        pad = lambda t: torch.nn.functional.pad(t, (0, width - t.size(1)), value=model.config.pad_id)  # noqa: E731
-        correct[start : start + len(y)] = (pad(generated) == pad(reference[y])).all(dim=1)
+        expected = reference[y]
+        width = max(generated.size(1), expected.size(1))  # compare row by row, <pad>ded to one width
+        generated, expected = (F.pad(t, (0, width - t.size(1)), value=model.config.pad_id)
+                               for t in (generated, expected))
+        correct[start : start + len(y)] = (generated == expected).all(dim=1)
     per_digit = [correct[labels == d].float().mean().item() for d in range(10)]
     return {"exact_match": correct.float().mean().item(), "per_digit": per_digit, "correct": correct}
 
@@ -108,7 +111,7 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
         clock = time.perf_counter()
         if test_data is not None:
             result = evaluate(model, *test_data)
-            history["eval"].append({"step": step, "exact_match": result["exact_match"], "per_digit": result["per_digit"]})
+            history["eval"].append({"step": step, **{k: result[k] for k in ("exact_match", "per_digit")}})
             bar.write(f"epoch {epoch + 1}: test caption exact match {result['exact_match']:.2%}")
             model.train()
             history["eval_seconds"] += time.perf_counter() - clock

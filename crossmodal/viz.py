@@ -188,9 +188,9 @@ def plot_rollout(model, caption, char):
     axes[0].set_title("the input", fontsize=9)
     _hide_ticks(axes[0])
     _draw(axes[1], caption.image, mean, vmax)
-    axes[1].set_title("cross-attention\n(mean of layers and heads)", fontsize=9)
+    axes[1].set_title("cross-attention (mean)", fontsize=9)
     _draw(axes[2], caption.image, rolled, vmax)
-    axes[2].set_title("rollout through the ViT", fontsize=9)
+    axes[2].set_title("rolled out to input patches", fontsize=9)
     _colour_bar(fig, axes[1:], vmax)
     fig.suptitle(marked(caption.text, char), fontsize=10)
     return fig
@@ -200,7 +200,7 @@ def plot_caption_strip(caption, layer=None, head=None):
     """The whole caption: one small map per character, on one colour scale (layer/head None = mean)."""
     maps = caption_maps(caption, layer, head)
     n, vmax = len(maps), maps.max()
-    fig = Figure(figsize=(0.55 * n + 0.9, 1.35), layout="constrained")
+    fig = Figure(figsize=(0.6 * n + 1.0, 1.55), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, m, ch in zip(axes, maps, caption.text):
         _draw(ax, caption.image, m, vmax)

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from crossmodal import CaptionerConfig, Captioner, DecoderConfig, VisionConfig
+from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig
 
 torch.set_num_threads(2)
 

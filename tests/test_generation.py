@@ -1,5 +1,6 @@
 """KV-cached generation equals uncached generation; batched equals one by one."""
 
+import pytest
 import torch
 
 from crossmodal import Captioner
@@ -71,3 +72,28 @@ def test_caption_of_a_batch_is_a_list():
     model = trained_like_model()
     results = model.caption(torch.rand(3, 1, 28, 28))
     assert isinstance(results, list) and len(results) == 3
+
+
+def test_score_gives_each_character_its_predicted_probability():
+    model = trained_like_model()
+    image = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(5))
+    text = "This is the number three."
+    read = model.score(image, text)
+    ids = torch.tensor([model.tokenizer(text)["input_ids"]])  # <bos> text <eos>
+    with torch.no_grad():
+        probs = model(image[None], ids[:, :-1])[0].softmax(-1)  # (T + 1, vocab)
+    for i, char in enumerate(text):  # the prediction made *before* reading character i
+        assert read.probs[i] == pytest.approx(probs[i, model.tokenizer.convert_tokens_to_ids(char)].item(), rel=1e-5)
+    g, layers = model.encoder.grid_size, len(model.decoder.cross_attention_layers)
+    assert read.attention.shape == (len(text), layers, model.config.decoder.num_heads, g, g)
+    assert torch.allclose(read.attention.sum(dim=(-2, -1)), torch.ones(read.attention.shape[:3]), atol=1e-5)
+
+
+def test_score_refuses_text_it_cannot_read(tiny_model):
+    image = torch.rand(28, 28)
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tiny_model.score(image, "This is the number 7")
+    with pytest.raises(ValueError, match="empty"):
+        tiny_model.score(image, "")
+    with pytest.raises(ValueError, match="longer than"):
+        tiny_model.score(image, "This is the number one. " * 3)

@@ -46,3 +46,14 @@ def test_caption_of_a_seven(model, mnist_test):
     result = model.caption(seven)
     assert result.text == "This is the number seven."
     assert result.attention.shape[0] == len(result.text)
+
+
+def test_score_reads_the_caption_it_writes(model, mnist_test):
+    images, labels = mnist_test
+    seven = images[labels == 7][0]
+    written = model.caption(seven)
+    read = model.score(seven, written.text)
+    assert torch.allclose(read.attention, written.attention, atol=1e-5)  # same maps, teacher-forced
+    assert read.probs.min() > 0.5
+    wrong = model.score(seven, "This is the number one.")
+    assert wrong.probs[19] < 0.1  # the model does not believe "o" (one) comes after "number "

@@ -14,7 +14,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
+from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
 from crossmodal import load_mnist, load_pretrained
 from crossmodal.data import MNIST_MEAN, MNIST_STD, caption_tokens

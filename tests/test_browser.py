@@ -1,0 +1,147 @@
+"""The drawing pad in a real browser: JupyterLab serves notebook 06, Chromium runs it, a mouse draws.
+
+Starts JupyterLab on 127.0.0.1 (a free port, a token, a temporary root holding a copy of the
+notebook), opens the notebook in Chromium through Playwright, runs every cell, draws a "1" and
+then a "7" on the drawing pad with mouse events, and checks that the page shows the right caption
+and a new attention strip each time. A screenshot is saved in artifacts/browser/.
+
+Needs Debian's chromium at /usr/bin/chromium (Playwright's own browser download is never used).
+Without it the test is skipped, except in CI (CI=true), where it fails.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "06_attention_maps.ipynb"
+ARTIFACTS = REPO / "artifacts" / "browser"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (apt-get install -y chromium)",
+                    pytrace=False)
+    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (only once we know there is a browser)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """A JupyterLab server on a temporary root holding a copy of notebook 06; yields its base URL and token."""
+    root, home = tmp_path / "root", tmp_path / "jupyter"
+    root.mkdir()
+    notebook = json.loads(NOTEBOOK.read_text())
+    notebook["metadata"].pop("widgets", None)  # no saved widget views: every view on the page comes from this run
+    (root / NOTEBOOK.name).write_text(json.dumps(notebook))
+    port, token = free_port(), "crossmodal-browser-test"
+    env = {**os.environ,  # keeps CROSSMODAL_DATA, so the notebook finds MNIST
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_CONFIG_DIR": str(home / "config")}
+    log = open(tmp_path / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run all cells through Lab's own command
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start; its log:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+                time.sleep(0.3)
+        yield url, token
+    finally:
+        try:  # a clean shutdown: kernels first, then the server
+            request = urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST")
+            urllib.request.urlopen(request, timeout=10)
+            server.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            server.terminate()
+            server.wait(timeout=10)
+        log.close()
+
+
+def draw(page, canvas, points):
+    """One stroke with the mouse through `points`, given as fractions of the canvas (x right, y down)."""
+    box = canvas.bounding_box()
+    at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(*at(x, y), steps=12)
+    page.mouse.up()
+
+
+def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
+    url, token = jupyterlab
+    started = time.monotonic()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
+            kernel_idle = """() => {
+                const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                    && panel.sessionContext.session.kernel;
+                return kernel && kernel.status === "idle";
+            }"""
+            page.wait_for_function(kernel_idle, timeout=90_000)
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+            pad = page.locator(".crossmodal-pad").first
+            errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+            deadline = time.monotonic() + 150
+            while not pad.locator("canvas.cm-canvas").is_visible():  # the pad's cell has run
+                if errors.count():
+                    pytest.fail(f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}")
+                assert time.monotonic() < deadline, "the drawing pad never appeared"
+                page.wait_for_timeout(500)
+            page.wait_for_function(kernel_idle, timeout=120_000)  # every cell has run
+            assert not errors.count(), f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}"
+            canvas, caption, strip = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption"), pad.locator("img.cm-strip")
+            canvas.scroll_into_view_if_needed()
+            expect(caption).to_contain_text("Draw a digit")  # the prompt, not a caption of an empty canvas
+            expect(strip).to_be_hidden()
+
+            draw(page, canvas, [(0.5, 0.15), (0.5, 0.85)])  # a "1": one vertical stroke
+            expect(caption).to_have_text("This is the number one.", timeout=30_000)
+            expect(strip).to_be_visible()
+            after_one = strip.screenshot()
+            assert pad.locator("img.cm-seen").evaluate("img => img.naturalWidth") == 28  # the model's own input
+
+            pad.locator("button.cm-clear").click()
+            expect(caption).to_contain_text("Draw a digit", timeout=30_000)
+            draw(page, canvas, [(0.22, 0.18), (0.78, 0.18), (0.42, 0.86)])  # a "7": bar, then stem, one stroke
+            expect(caption).to_have_text("This is the number seven.", timeout=30_000)
+            expect(strip).to_be_visible()
+            after_seven = strip.screenshot()
+            assert after_seven != after_one, "the attention strip did not change with the drawing"
+
+            screenshot = ARTIFACTS / "drawing_pad.png"
+            pad.screenshot(path=str(screenshot))
+            print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
+        finally:
+            browser.close()
