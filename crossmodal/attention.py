@@ -79,6 +79,8 @@ class MultiHeadAttention(nn.Module):
 
     def attend(self, q, k, v, mask=None, is_causal=False):
         """q (B, H, T, hd) against k, v (B, H, S, hd) -> (B, T, dim) after the output projection."""
+        if is_causal and q.size(-2) == 1:
+            is_causal = False  # one new query (generation with a cache) may see every key
         if self.fused and not self.keep_weights:
             if is_causal and q.size(-2) != k.size(-2):  # SDPA's causal mask is top-left aligned
                 mask, is_causal = causal_mask(q.size(-2), k.size(-2), q.device), False

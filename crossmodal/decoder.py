@@ -98,8 +98,7 @@ class Decoder(nn.Module):
         start = cache.length if cache is not None else 0
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
-        pos = torch.arange(start, start + T, device=tokens.device)
-        x = self.wte(tokens) + self.wpe(pos)  # (B, T, dim)
+        x = self.wte(tokens) + self.wpe.weight[start : start + T]  # (B, T, dim); positions start..start+T-1
         for layer, block in enumerate(self.blocks):
             x = block(x, memory, cache, layer)
         return self.lm_head(self.ln_f(x))

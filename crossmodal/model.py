@@ -97,8 +97,7 @@ class Captioner(nn.Module):
         out, maps = [], []
         try:
             for _ in range(max_new_tokens):
-                step = tokens[:, -1:] if use_cache else tokens  # with a cache only the newest token goes in
-                logits = self.decoder(step, memory, cache)[:, -1]  # (B, vocab)
+                logits = self.decoder(tokens, memory, cache)[:, -1]  # (B, vocab); with a cache, tokens = the newest
                 next_token = _pick(logits, temperature, top_k, generator)
                 next_token = next_token.masked_fill(finished, cfg.pad_id)
                 out.append(next_token)
@@ -107,7 +106,7 @@ class Captioner(nn.Module):
                 finished |= next_token == cfg.eos_id
                 if finished.all():
                     break
-                tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+                tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
         finally:
             for m in layers:
                 m.keep_weights, m.weights = False, None
@@ -136,11 +135,8 @@ class Captioner(nn.Module):
         blank = [i for i, c in enumerate(contrast) if c < 0.1]
         if blank:
             raise BlankImageError(f"image {blank[0]} is blank (no ink to caption): draw or pick a digit first")
-        was_training = self.training
-        self.eval()
         generated, maps = self.generate(x, temperature=temperature, top_k=top_k, generator=generator,
                                         return_attention=True)
-        self.train(was_training)
         g = self.encoder.grid_size
         results = []
         for text, attn, image in zip(self.decode(generated), maps, x):

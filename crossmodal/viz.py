@@ -246,22 +246,43 @@ def _visible(ch):
 # The fast strip, for the drawing pad
 
 
-def render_strip(caption, layer=None, head=None, scale=2, label_height=18):
+def render_strip(caption, layer=None, head=None, scale=2, label_height=18, row_length=None):
     """The caption strip as a PIL image, drawn with numpy and PIL (no matplotlib figure).
 
     One tile per character, each the overlay of its map on the digit (`scale` × the image size),
-    all on one colour scale, the character written under its tile.
+    all on one colour scale, the character written under its tile. row_length: at most this many
+    tiles per row, wrapping after a space where one fits (None: one row).
     """
     maps = caption_maps(caption, layer, head)  # (n, grid, grid)
     tiles = np.rint(overlay(caption.image, maps, maps.max()) * 255).astype(np.uint8)  # (n, H, W, 3)
     tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)  # nearest-neighbour zoom
-    n, h, w, _ = tiles.shape
-    tiles = np.pad(tiles, ((0, 0), (0, 0), (0, GAP), (0, 0)), constant_values=255)  # white gap right of each
-    strip = tiles.transpose(1, 0, 2, 3).reshape(h, n * (w + GAP), 3)[:, :-GAP]  # side by side
-    return Image.fromarray(np.concatenate([strip, _labels(caption.text, w, label_height)]))
+    rows = [_strip_row(tiles[row], caption.text[row], label_height) for row in _wrap(caption.text, row_length)]
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, GAP * 2), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    return Image.fromarray(np.concatenate(rows)[: -GAP * 2])
 
 
 GAP = 2  # pixels between the strip's tiles
+
+
+def _strip_row(tiles, text, label_height):
+    """Tiles (n, h, w, 3) side by side, the characters of `text` under them: (h + label_height, width, 3)."""
+    n, h, w, _ = tiles.shape
+    tiles = np.pad(tiles, ((0, 0), (0, 0), (0, GAP), (0, 0)), constant_values=255)  # white gap right of each
+    row = tiles.transpose(1, 0, 2, 3).reshape(h, n * (w + GAP), 3)[:, :-GAP]  # side by side
+    return np.concatenate([row, _labels(text, w, label_height)])
+
+
+def _wrap(text, length=None):
+    """Slices of `text`, each at most `length` long (None: all of it), ending after a space where one fits."""
+    length, rows, start = length or len(text), [], 0
+    while start < len(text):
+        end = min(start + length, len(text))
+        if end < len(text) and text.rfind(" ", start, end) >= start:
+            end = text.rfind(" ", start, end) + 1
+        rows.append(slice(start, end))
+        start = end
+    return rows
 
 
 @lru_cache(maxsize=64)

@@ -207,3 +207,17 @@ def test_marked_brackets_one_character():
     assert viz.marked("seven.", 0) == "[s]even."
     assert viz.marked("the number", 3) == "the[␣]number"
     assert viz.marked("seven.", -1) == "seven[.]"
+
+
+def test_fast_strip_wraps_after_spaces():
+    g = torch.Generator().manual_seed(0)
+    text = "This is the number seven."
+    attention = torch.rand(len(text), 1, 1, 49, generator=g).softmax(-1).reshape(len(text), 1, 1, 7, 7)
+    caption = Caption(text, attention, seven())
+    assert [text[s] for s in viz._wrap(text, 13)] == ["This is the ", "number seven."]
+    assert ["abcdefgh"[s] for s in viz._wrap("abcdefgh", 3)] == ["abc", "def", "gh"]  # no space: cut anyway
+    one_row, wrapped = np.asarray(viz.render_strip(caption)), np.asarray(viz.render_strip(caption, row_length=13))
+    tile, label = 58, 56 + 18
+    assert wrapped.shape == (2 * label + 4, 13 * tile - 2, 3)
+    np.testing.assert_array_equal(wrapped[:label, : 12 * tile - 2], one_row[:, : 12 * tile - 2])  # "This is the "
+    np.testing.assert_array_equal(wrapped[label + 4 :, 0:56], one_row[:, 12 * tile : 12 * tile + 56])  # "n" starts row 2

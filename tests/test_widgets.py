@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from crossmodal import preprocess_drawing, viz
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
-from crossmodal.widgets.drawing_pad import HERE, PROMPT
+from crossmodal.widgets.drawing_pad import HERE, PROMPT, STRIP_ROW
 
 from .test_viz import captioner, seven
 
@@ -53,7 +53,7 @@ def test_a_stroke_from_the_browser_updates_caption_input_and_strip(pad):
     assert pad.message == ""
     np.testing.assert_array_equal(decoded(pad.seen_png), np.rint(seen[0].numpy() * 255))  # what the model saw
     strip = decoded(pad.strip_png)
-    np.testing.assert_array_equal(strip, np.asarray(viz.render_strip(expected)))
+    np.testing.assert_array_equal(strip, np.asarray(viz.render_strip(expected, row_length=STRIP_ROW)))
     assert pad.seconds > 0
 
 
@@ -83,8 +83,9 @@ def test_the_strip_can_show_one_layer_and_head():
     model = captioner(4)
     pad = DrawingPad(model, layer=1, head=0)
     caption = pad.update_from_pixels(drawn(SEVEN))
-    np.testing.assert_array_equal(decoded(pad.strip_png), np.asarray(viz.render_strip(caption, 1, 0)))
-    assert not np.array_equal(decoded(pad.strip_png), np.asarray(viz.render_strip(caption)))
+    shown = decoded(pad.strip_png)
+    np.testing.assert_array_equal(shown, np.asarray(viz.render_strip(caption, 1, 0, row_length=STRIP_ROW)))
+    assert not np.array_equal(shown, np.asarray(viz.render_strip(caption, row_length=STRIP_ROW)))
 
 
 def test_the_browser_half_ships_beside_the_python_half(pad):
@@ -168,3 +169,16 @@ def test_enable_colab_turns_on_colabs_widget_manager(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.colab.output", output)
     assert enable_colab() is True
     assert calls == ["enabled"]
+
+
+def test_a_stroke_runs_the_model_on_one_thread_then_restores_the_count(pad, monkeypatch):
+    seen_threads, caption = [], pad.model.caption
+    monkeypatch.setattr(pad.model, "caption", lambda x: seen_threads.append(torch.get_num_threads()) or caption(x))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pad.pixels = drawn(ONE)
+        assert seen_threads == [1] and pad.caption
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -13,10 +13,12 @@ anywidget, which runs in JupyterLab, Notebook 7, VS Code and Colab alike.
 
 import io
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import anywidget
 import numpy as np
+import torch
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
@@ -24,6 +26,7 @@ from ..data import BlankImageError, preprocess_drawing
 from ..viz import render_strip
 
 HERE = Path(__file__).parent
+STRIP_ROW = 13  # tiles per row of the strip: "This is the " over "number seven.", to fit a notebook's width
 PROMPT = "Draw a digit (0–9) in the box: the caption appears when you lift the pen."
 
 
@@ -69,15 +72,16 @@ class DrawingPad(anywidget.AnyWidget):
         if isinstance(pixels, (bytes, bytearray, memoryview)):
             pixels = self._bytes_to_image(pixels)
         try:
-            seen = preprocess_drawing(pixels)  # (1, 28, 28)
-            caption = self.model.caption(seen)
+            with one_thread():
+                seen = preprocess_drawing(pixels)  # (1, 28, 28)
+                caption = self.model.caption(seen)
         except BlankImageError:
             with self.hold_sync():  # one message to the browser, not four
                 self.caption, self.message, self.seen_png, self.strip_png = "", PROMPT, b"", b""
                 self.seconds = time.perf_counter() - start
             return None
         seen_png = _png(np.rint(seen[0].numpy() * 255).astype(np.uint8))
-        strip_png = _png(render_strip(caption, self.layer, self.head))
+        strip_png = _png(render_strip(caption, self.layer, self.head, row_length=STRIP_ROW))
         with self.hold_sync():
             self.caption, self.message, self.seen_png, self.strip_png = caption.text, "", seen_png, strip_png
             self.seconds = time.perf_counter() - start
@@ -91,6 +95,19 @@ class DrawingPad(anywidget.AnyWidget):
             raise ValueError(f"expected {side}×{side} = {side * side} bytes of pixels (the resolution trait), "
                              f"got {len(pixels)}")
         return np.frombuffer(pixels, dtype=np.uint8).reshape(side, side).copy()  # writable, as torch wants
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread for a while. One small image at a time, splitting each tiny matmul
+    between threads costs more than it saves, and far more when another process keeps the other
+    cores busy (see tests/benchmarks/bench_drawing_pad.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _png(picture):

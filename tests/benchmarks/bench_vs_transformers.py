@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
-from crossmodal import load_mnist, load_pretrained
+from crossmodal import Captioner, load_mnist, load_pretrained
 from crossmodal.data import MNIST_MEAN, MNIST_STD, caption_tokens
 from crossmodal.train import evaluate
 
@@ -64,11 +64,13 @@ def train_steps_per_second(model, forward, images, tokens, steps=20):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint", help="a training folder instead of the shipped checkpoint")
     args = p.parse_args()
+    load = (lambda: Captioner.from_pretrained(args.checkpoint)) if args.checkpoint else load_pretrained
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    ours = load_pretrained()
+    ours = load()
     cfg = ours.config
     theirs = reference_model(cfg)
     images, labels = load_mnist(train=False)
@@ -84,9 +86,9 @@ def main():
         theirs, lambda x, t: theirs(pixel_values=normalise(x), decoder_input_ids=t).logits, batch, tokens)
     rows.append(("training steps/s (batch 128)", ours_train, theirs_train, ours_train / theirs_train))
 
-    ours = load_pretrained()  # fresh weights: the training steps above changed them
+    ours = load()  # fresh weights: the training steps above changed them
     theirs.eval()
-    seven = images[labels == 7][:1]  # "This is the number seven." = 25 characters
+    seven = images[labels == 7][0]  # (1, 28, 28); "This is the number seven." = 25 characters
     assert ours.caption(seven).text == "This is the number seven."
     ours_caption = statistics.median(timed(lambda: ours.caption(seven), 50)) * 1000
     ours_generate = statistics.median(timed(lambda: ours.generate(seven), 50)) * 1000
@@ -95,7 +97,7 @@ def main():
         with torch.inference_mode():
             return theirs.generate(pixel_values=normalise(x), max_new_tokens=26, min_new_tokens=26, do_sample=False)
 
-    theirs_latency = statistics.median(timed(lambda: theirs_generate(seven), 20)) * 1000
+    theirs_latency = statistics.median(timed(lambda: theirs_generate(seven[None]), 20)) * 1000
     rows.append(("caption 1 image, ms (greedy, 26 tokens)", ours_generate, theirs_latency,
                  theirs_latency / ours_generate))
     rows.append(("caption 1 image + attention maps, ms", ours_caption, theirs_latency, theirs_latency / ours_caption))
