@@ -121,7 +121,13 @@ def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
                 page.wait_for_timeout(500)
             page.wait_for_function(kernel_idle, timeout=120_000)  # every cell has run
             assert not errors.count(), f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}"
-            canvas, caption, strip = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption"), pad.locator("img.cm-strip")
+            canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
+            strip = pad.locator("img.cm-strip")
+            explorer = page.locator(".crossmodal-explorer").first  # the explorer renders too
+            explorer.scroll_into_view_if_needed()
+            expect(explorer.locator("img")).to_be_visible()
+            assert explorer.locator("img").evaluate("img => img.naturalWidth") > 0
+            explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
             canvas.scroll_into_view_if_needed()
             expect(caption).to_contain_text("Draw a digit")  # the prompt, not a caption of an empty canvas
             expect(strip).to_be_hidden()
@@ -142,6 +148,7 @@ def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
 
             screenshot = ARTIFACTS / "drawing_pad.png"
             pad.screenshot(path=str(screenshot))
-            print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
+            print(f"screenshots: {screenshot}, {ARTIFACTS / 'explorer.png'}; "
+                  f"browser test took {time.monotonic() - started:.0f} s")
         finally:
             browser.close()

@@ -45,8 +45,8 @@ def seven():
 def made_up_caption(chars=5, layers=2, heads=3, grid=4):
     """A Caption with known random maps (each summing to 1), to check values exactly."""
     g = torch.Generator().manual_seed(0)
-    attention = torch.rand(chars, layers, heads, grid * grid, generator=g).softmax(-1).reshape(chars, layers, heads, grid, grid)
-    return Caption("seven"[:chars], attention, seven())
+    attention = torch.rand(chars, layers, heads, grid * grid, generator=g).softmax(-1)
+    return Caption("seven"[:chars], attention.reshape(chars, layers, heads, grid, grid), seven())
 
 
 # --- arrays ----------------------------------------------------------------------------------
@@ -220,4 +220,5 @@ def test_fast_strip_wraps_after_spaces():
     tile, label = 58, 56 + 18
     assert wrapped.shape == (2 * label + 4, 13 * tile - 2, 3)
     np.testing.assert_array_equal(wrapped[:label, : 12 * tile - 2], one_row[:, : 12 * tile - 2])  # "This is the "
-    np.testing.assert_array_equal(wrapped[label + 4 :, 0:56], one_row[:, 12 * tile : 12 * tile + 56])  # "n" starts row 2
+    n_tile = one_row[:, 12 * tile : 12 * tile + 56]
+    np.testing.assert_array_equal(wrapped[label + 4 :, 0:56], n_tile)  # the "n" of "number" starts row 2

@@ -36,7 +36,7 @@ class DrawingPad(anywidget.AnyWidget):
 
     # from the browser
     pixels = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)  # ink 0–255, resolution² bytes, row by row
-    resolution = traitlets.Int(112).tag(sync=True)  # the canvas is shrunk to this before sending: ample for a 20-px digit
+    resolution = traitlets.Int(112).tag(sync=True)  # side the canvas is shrunk to before sending: ample for 20×20
     brush = traitlets.Int(22).tag(sync=True)  # brush width in canvas pixels (the canvas is 280 × 280)
     # to the browser
     caption = traitlets.Unicode("").tag(sync=True)  # "" while there is nothing to caption

@@ -25,7 +25,8 @@ class AttentionExplorer(widgets.VBox):
         cross = model.decoder.cross_attention_layers
         self.index = widgets.BoundedIntText(0, min=0, max=len(images) - 1, description="image",
                                             layout=widgets.Layout(width="180px"))
-        self.char = widgets.IntSlider(0, min=0, max=0, description="character")
+        self.char = widgets.IntSlider(0, min=0, max=0, description="character",
+                                      continuous_update=False)  # one redraw on release, not a queue while dragging
         self.layer = widgets.Dropdown(options=[("mean", MEAN)] + [(str(i), i) for i in range(len(cross))],
                                       value=MEAN, description="layer", layout=widgets.Layout(width="160px"))
         self.head = widgets.Dropdown(options=[("mean", MEAN)] + [(str(h), h) for h in range(cross[0].num_heads)],
@@ -35,6 +36,7 @@ class AttentionExplorer(widgets.VBox):
         self.numbers = widgets.HTML()
         controls = widgets.HBox([self.index, self.layer, self.head])
         super().__init__([controls, self.char, self.caption_html, self.picture, self.numbers])
+        self.add_class("crossmodal-explorer")  # a handle for pages and browser tests
         self.index.observe(self._on_image, "value")
         for control in (self.char, self.layer, self.head):
             control.observe(self._redraw, "value")

@@ -1,0 +1,67 @@
+"""The two command-line tools: crossmodal.caption and crossmodal.train."""
+
+import json
+
+import pytest
+from PIL import Image, ImageDraw
+
+from crossmodal import caption as caption_cli
+from crossmodal import train as train_cli
+
+
+def drawing(path, blank=False):
+    picture = Image.new("L", (120, 90), 255)  # dark ink on white paper, not MNIST's size
+    if not blank:
+        ImageDraw.Draw(picture).line([(40, 15), (80, 15), (55, 80)], fill=0, width=8)
+    picture.save(path)
+    return str(path)
+
+
+def test_caption_prints_text_and_writes_the_maps(tiny_model, tmp_path, capsys):
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    png = tmp_path / "maps.png"
+    caption_cli.main([drawing(tmp_path / "seven.png"), "--checkpoint", str(tmp_path / "ckpt"),
+                      "--attention-png", str(png)])
+    text = capsys.readouterr().out.splitlines()[0]
+    expected = tiny_model.caption(tiny_model_input(tmp_path / "seven.png")).text
+    assert text == expected
+    assert Image.open(png).size[0] > 200
+
+
+def tiny_model_input(path):
+    from crossmodal import preprocess_drawing
+
+    return preprocess_drawing(Image.open(path))
+
+
+@pytest.mark.parametrize("content, message", [("blank", "is blank"), ("text", "cannot read"), (None, "cannot read")])
+def test_caption_explains_bad_files(tmp_path, content, message):
+    path = tmp_path / "input.png"
+    if content == "blank":
+        drawing(path, blank=True)
+    elif content == "text":
+        path.write_text("not an image")
+    with pytest.raises(SystemExit, match=message):
+        caption_cli.main([str(path)])
+
+
+def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mnist_train, mnist_test, capsys):
+    small = {True: (mnist_train[0][:256], mnist_train[1][:256]), False: (mnist_test[0][:200], mnist_test[1][:200])}
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: small[train])
+    monkeypatch.setattr(train_cli, "Captioner", _TinyCaptioner)
+    train_cli.main(["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path), "--threads", "2"])
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["command"] == f"python -m crossmodal.train --epochs 1 --batch-size 64 --out {tmp_path} --threads 2"
+    assert 0 <= record["test_exact_match"] <= 1 and len(record["per_digit"]) == 10
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "optimizer.safetensors").exists()
+    assert "test caption exact match" in capsys.readouterr().out
+
+
+class _TinyCaptioner:
+    @staticmethod
+    def for_mnist():
+        from crossmodal import Captioner
+
+        from .conftest import tiny_config
+
+        return Captioner.for_mnist(tiny_config())
