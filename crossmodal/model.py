@@ -6,6 +6,7 @@ GPT-style decoder writes the caption while cross-attending to the patches.
     "<bos>This is the number" → decoder → next-character logits (B, T, vocab)
 """
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ class Captioner(nn.Module):
         from .data import ALL_CAPTIONS
 
         tokenizer = build_char_tokenizer(ALL_CAPTIONS)
-        config = config or CaptionerConfig()
+        config = copy.deepcopy(config) if config is not None else CaptionerConfig()  # the caller's stays as it was
         config.decoder.vocab_size = len(tokenizer)
         config.bos_id, config.eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
         config.pad_id = tokenizer.pad_token_id

@@ -210,7 +210,7 @@ def plot_caption_strip(caption, layer=None, head=None):
     for ax, m, ch in zip(axes, maps, caption.text):
         _draw(ax, caption.image, m, vmax)
         ax.set_xlabel(_visible(ch), fontsize=10, labelpad=2)
-    _colour_bar(fig, axes, vmax)
+    _colour_bar(fig, axes, vmax, fraction=0.01, pad=0.005, aspect=8)  # thin, close to the last map
     fig.suptitle(f"{caption.text!r}  ·  {_which(layer, head)}", fontsize=9)
     return fig
 
@@ -226,8 +226,8 @@ def _draw(ax, image, attention, vmax):
     _hide_ticks(ax)
 
 
-def _colour_bar(fig, axes, vmax):
-    bar = fig.colorbar(ScalarMappable(Normalize(0, vmax), CMAP), ax=axes, shrink=0.9)
+def _colour_bar(fig, axes, vmax, **where):
+    bar = fig.colorbar(ScalarMappable(Normalize(0, vmax), CMAP), ax=axes, shrink=0.9, **where)
     bar.set_label("attention weight", fontsize=8)
     bar.ax.tick_params(labelsize=7)
 

@@ -26,7 +26,7 @@ NOTEBOOK = REPO / "notebooks" / "06_attention_maps.ipynb"
 ARTIFACTS = REPO / "artifacts" / "browser"
 
 if not CHROMIUM.exists():
-    if os.environ.get("CI", "").lower() == "true":
+    if os.environ.get("CI"):
         pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (apt-get install -y chromium)",
                     pytrace=False)
     pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
@@ -48,6 +48,9 @@ def jupyterlab(tmp_path):
     notebook = json.loads(NOTEBOOK.read_text())
     notebook["metadata"].pop("widgets", None)  # no saved widget views: every view on the page comes from this run
     (root / NOTEBOOK.name).write_text(json.dumps(notebook))
+    news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')  # no "get notified about Jupyter news?" toast over the page
     port, token = free_port(), "crossmodal-browser-test"
     env = {**os.environ,  # keeps CROSSMODAL_DATA, so the notebook finds MNIST
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -57,7 +60,7 @@ def jupyterlab(tmp_path):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run all cells through Lab's own command
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],  # no network
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -99,9 +99,10 @@ class DrawingPad(anywidget.AnyWidget):
 
 @contextmanager
 def one_thread():
-    """Run torch on one thread for a while. One small image at a time, splitting each tiny matmul
-    between threads costs more than it saves, and far more when another process keeps the other
-    cores busy (see tests/benchmarks/bench_drawing_pad.py)."""
+    """Run torch on one thread for a while. One small image gains little from a second thread, and
+    when another process keeps the other core busy (a training run, say) the threads wait on each
+    other: a stroke took 75–170 ms (p50 of two runs) on two threads against 18 ms on one, on a
+    2-core CPU beside a training run (tests/benchmarks/bench_drawing_pad.py --all-threads)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,0 +1,100 @@
+"""Build the teaching notebooks from their plain-text sources, run them, and store them with outputs.
+
+    CROSSMODAL_DATA=/path/to/data python tools/notebooks/build.py             # every notebook
+    CROSSMODAL_DATA=/path/to/data python tools/notebooks/build.py 01 03       # the ones whose name starts so
+
+Each notebook's source is `tools/notebooks/NAME.py` in the "percent" format (jupytext can open
+it too): cells start at a line `# %%`; `# %% [markdown]` cells hold markdown as `# ` comment
+lines; `# %% [solution]` is a code cell stored collapsed (an exercise's solution, out of the way
+until a learner opens it). The notebook `notebooks/NAME.ipynb` is regenerated from it, executed
+top to bottom in a fresh kernel (execution counts 1..n), and written with its outputs, so that
+`pytest --nbval notebooks/` can compare a fresh run against it. Edit the source, not the .ipynb.
+"""
+
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOKS = HERE.parent.parent / "notebooks"
+KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def parse(text):
+    """Percent-format text -> list of (kind, source): kind is 'markdown', 'code' or 'solution'."""
+    cells, kind, lines = [], None, []
+    for line in text.splitlines():
+        header = re.fullmatch(r"# %%(?: \[(\w+)\])?\s*", line)
+        if header:
+            if kind is not None:
+                cells.append((kind, lines))
+            kind, lines = header.group(1) or "code", []
+        elif kind is not None:
+            lines.append(line)
+    if kind is not None:
+        cells.append((kind, lines))
+    out = []
+    for kind, lines in cells:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if kind == "markdown":
+            lines = [re.sub(r"^# ?", "", line) for line in lines]
+        if kind not in ("markdown", "code", "solution"):
+            raise ValueError(f"unknown cell kind [{kind}]: use [markdown], [solution] or none (code)")
+        out.append((kind, "\n".join(lines)))
+    return out
+
+
+def notebook(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"},
+                   "colab": {"provenance": [], "toc_visible": True}}
+    for i, (kind, source) in enumerate(cells):
+        if kind == "markdown":
+            cell = nbformat.v4.new_markdown_cell(source)
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            if kind == "solution":  # collapsed in Jupyter (source_hidden) and in Colab (a form cell)
+                cell.metadata = {"jupyter": {"source_hidden": True}, "cellView": "form"}
+        cell.id = f"cell-{i:02d}"  # stable ids keep diffs small
+        nb.cells.append(cell)
+    return nb
+
+
+def build(source):
+    nb = notebook(parse(source.read_text()))
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+                   store_widget_state=True, record_timing=True).execute()
+    seconds = time.perf_counter() - start
+    slow = []
+    for cell in nb.cells:  # report the slow cells, then drop the timestamps (they would change every build)
+        stamps = cell.metadata.pop("execution", None)
+        if stamps and "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            took = _seconds(stamps["shell.execute_reply"]) - _seconds(stamps["iopub.execute_input"])
+            if took >= 2:
+                slow.append(f"cell {cell.execution_count} {took:.0f} s")
+    target = NOTEBOOKS / f"{source.stem}.ipynb"
+    nbformat.write(nb, target)
+    print(f"{target.name}: executed in {seconds:.0f} s, {target.stat().st_size / 1e6:.2f} MB; slow cells: {slow}")
+
+
+def _seconds(stamp):
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main(prefixes):
+    sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.py") if not prefixes or p.name.startswith(tuple(prefixes)))
+    if not sources:
+        sys.exit(f"no notebook sources match {prefixes} in {HERE}")
+    for source in sources:
+        build(source)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
