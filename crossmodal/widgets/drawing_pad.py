@@ -99,10 +99,10 @@ class DrawingPad(anywidget.AnyWidget):
 
 @contextmanager
 def one_thread():
-    """Run torch on one thread for a while. One small image gains little from a second thread, and
-    when another process keeps the other core busy (a training run, say) the threads wait on each
-    other: a stroke took 75–170 ms (p50 of two runs) on two threads against 18 ms on one, on a
-    2-core CPU beside a training run (tests/benchmarks/bench_drawing_pad.py --all-threads)."""
+    """Run torch on one thread for a while. One small image gains nothing from a second thread, and
+    when another process keeps the other core busy the threads wait on each other. Measured with
+    tests/benchmarks/bench_drawing_pad.py on a busy 2-core CPU, p50 per stroke: 17 ms on one thread,
+    21 ms on two with OMP_WAIT_POLICY=PASSIVE (as the notebooks set it), 75–170 ms on two without."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -69,8 +69,13 @@ def notebook(cells):
 def build(source):
     nb = notebook(parse(source.read_text()))
     start = time.perf_counter()
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
-                   store_widget_state=True, record_timing=True).execute()
+    target = NOTEBOOKS / f"{source.stem}.ipynb"
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+                       store_widget_state=True, record_timing=True).execute()
+    except Exception:
+        nbformat.write(nb, target)  # keep what ran, to look at the failing cell
+        raise
     seconds = time.perf_counter() - start
     slow = []
     for cell in nb.cells:  # report the slow cells, then drop the timestamps (they would change every build)
@@ -79,7 +84,6 @@ def build(source):
             took = _seconds(stamps["shell.execute_reply"]) - _seconds(stamps["iopub.execute_input"])
             if took >= 2:
                 slow.append(f"cell {cell.execution_count} {took:.0f} s")
-    target = NOTEBOOKS / f"{source.stem}.ipynb"
     nbformat.write(nb, target)
     print(f"{target.name}: executed in {seconds:.0f} s, {target.stat().st_size / 1e6:.2f} MB; slow cells: {slow}")
 

@@ -1,0 +1,421 @@
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/crossmodal-edu/crossmodal/blob/main/notebooks/03_gpt_decoder.ipynb)
+#
+# # 03 · A GPT decoder, blind
+#
+# The captioner writes its sentence one character at a time, each character predicted from the ones before
+# it — a GPT. This notebook builds that writer from scratch: a character tokenizer, causal self-attention,
+# the GPT block, the model. Then we train it on the MNIST captions **without showing it the images**. It
+# learns the sentence by heart — and can only guess the digit. Measuring how badly it guesses is the
+# clearest argument for the rest of the series: the model needs to see.
+
+# %%
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
+try:  # on Colab (or anywhere without the library), install it from GitHub
+    import crossmodal
+except ImportError:
+    %pip install -q "crossmodal @ git+https://github.com/crossmodal-edu/crossmodal"
+    import crossmodal
+
+# %% [markdown]
+# ## What you will learn
+#
+# - a character-level tokenizer as a real `transformers` tokenizer: encode, decode, pad;
+# - next-token prediction: how one sentence becomes 26 training examples;
+# - causal self-attention, and how to check that the future really is hidden;
+# - the GPT block and the GPT, with GPT-2's layout;
+# - proof: our GPT equals `crossmodal.Decoder` and Hugging Face's GPT-2 with the same weights;
+# - to train it on captions alone and **measure** what a blind model can do: ≈ 10% of captions right.
+
+# %%
+%matplotlib inline
+%config InlineBackend.figure_format = "png"
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crossmodal import MultiHeadAttention  # built and proven in notebook 01
+from crossmodal.data import DIGIT_WORDS, caption_for
+
+torch.manual_seed(0)
+torch.set_num_threads(2)  # fixed, so every run gives the same numbers
+torch.set_printoptions(precision=3, sci_mode=False)
+plt.rcParams["figure.dpi"] = 72
+
+_, train_labels = crossmodal.load_mnist(train=True)  # only the labels: this model never sees an image
+_, test_labels = crossmodal.load_mnist(train=False)
+captions = [caption_for(d) for d in range(10)]
+print(captions[7])
+print("train captions:", len(train_labels), "| test captions:", len(test_labels))
+
+# %% [markdown]
+# ## 1. Characters as tokens
+#
+# Our sentences use 20 different characters. The simplest tokenizer gives each character its own id, plus
+# four special tokens: `<pad>` fills short sequences in a batch, `<bos>` starts a caption, `<eos>` ends it,
+# `<unk>` stands for a character it has never seen. `crossmodal.build_char_tokenizer` builds one as a real
+# `transformers` tokenizer (`PreTrainedTokenizerFast`), so it pads, decodes and saves like any other.
+
+# %%
+tokenizer = crossmodal.build_char_tokenizer(captions)
+vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])  # (token, id), by id
+print(len(tokenizer), "tokens:", "  ".join(f"{token!r}={i}" for token, i in vocab))
+
+# %%
+encoded = tokenizer("This is the number seven.")["input_ids"]
+print("ids:   ", encoded)
+print("tokens:", tokenizer.convert_ids_to_tokens(encoded))
+print("decode:", repr(tokenizer.decode(encoded)))
+print("decode, no specials:", repr(tokenizer.decode(encoded, skip_special_tokens=True)))
+print("an unseen character:", tokenizer.convert_ids_to_tokens(tokenizer("Hi")["input_ids"]))
+
+# %% [markdown]
+# A batch of captions of different lengths is padded on the right to the longest; the `attention_mask`
+# marks real tokens with 1.
+
+# %%
+batch = tokenizer(["This is the number one.", "This is the number seven."], padding=True)
+for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):
+    print(ids[-6:], mask[-6:], "(last six)")
+
+# %% [markdown]
+# ## 2. Next-token prediction
+#
+# A language model is trained to predict each token from the ones before it. Shift the sequence by one:
+# the input is `<bos> T h i s …` and the target at each position is the *next* token, `T h i s … <eos>`.
+# One 27-token caption gives 26 predictions to learn from. Padding targets are ignored by the loss
+# (`ignore_index`).
+
+# %%
+caption_ids = torch.tensor(tokenizer(captions, padding=True)["input_ids"])  # (10, 27): row d is digit d's caption
+inputs, targets = caption_ids[:, :-1], caption_ids[:, 1:]  # (10, 26) each
+show = lambda ids: tokenizer.convert_ids_to_tokens(ids.tolist())  # noqa: E731
+for t in [0, 1, 2, 18, 19, 20]:
+    print(f"position {t:2d}: sees {''.join(show(inputs[7, : t + 1]))!r:>28} → must predict {show(targets[7, t : t + 1])[0]!r}")
+
+# %% [markdown]
+# ## 3. Causal self-attention
+#
+# During training the model sees the whole caption at once, but position t must not peek at t+1 — that is
+# the very token it has to predict. The causal mask from notebook 01 hides the future. The library's
+# `MultiHeadAttention` (the one we built and proved in notebook 01) takes `is_causal=True`.
+#
+# Test it the way it matters: change a token, and only the outputs at that position and later may change.
+
+# %%
+attn = MultiHeadAttention(dim=16, num_heads=4)
+x = torch.randn(1, 8, 16)  # (B, T, dim)
+x_changed = x.clone()
+x_changed[0, 5] = torch.randn(16)  # change token 5
+with torch.no_grad():
+    moved = (attn(x, is_causal=True) - attn(x_changed, is_causal=True)).abs().amax(dim=-1)[0]  # (T,)
+print("largest change of each position's output:", moved)
+assert torch.all(moved[:5] == 0) and torch.all(moved[5:] > 0)
+
+# %% [markdown]
+# ## 4. The GPT block and the GPT
+#
+# GPT-2's block is the ViT block of notebook 02 with a causal mask: `x + attn(ln_1(x))`, then
+# `x + mlp(ln_2(x))`, pre-norm. The whole model:
+#
+# ```
+# tokens (B, T) → token embedding + position embedding → blocks → final LayerNorm → lm_head → logits (B, T, vocab)
+# ```
+#
+# Two GPT-2 details: the MLP uses the tanh approximation of GELU, and `lm_head` *shares* its weight with
+# the token embedding ("weight tying"): the same matrix reads tokens in and scores them out. With tying,
+# the embeddings must start small, as GPT-2's do (std 0.02): PyTorch's default (std 1) would make the
+# first logits so large that the untrained model is confidently wrong. Names follow GPT-2's (`wte`, `wpe`,
+# `ln_1`, `ln_f`, …).
+
+# %%
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class GPTBlock(nn.Module):
+    def __init__(self, dim, num_heads, mlp_ratio=4.0):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, num_heads)
+        self.ln_2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x):  # (B, T, dim) -> (B, T, dim)
+        x = x + self.attn(self.ln_1(x), is_causal=True)  # look at earlier characters only
+        return x + self.mlp(self.ln_2(x))
+
+# %%
+class GPT(nn.Module):
+    def __init__(self, vocab_size, block_size=32, dim=64, depth=2, num_heads=4):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, dim)  # token embedding
+        self.wpe = nn.Embedding(block_size, dim)  # learned position embedding
+        self.blocks = nn.ModuleList(GPTBlock(dim, num_heads) for _ in range(depth))
+        self.ln_f = nn.LayerNorm(dim)
+        self.lm_head = nn.Linear(dim, vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
+        nn.init.normal_(self.wte.weight, std=0.02)  # GPT-2's small start (PyTorch's default is std 1)
+        nn.init.normal_(self.wpe.weight, std=0.02)
+
+    def forward(self, tokens):  # (B, T) -> logits (B, T, vocab)
+        B, T = tokens.shape
+        x = self.wte(tokens) + self.wpe(torch.arange(T))  # (B, T, dim)
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+torch.manual_seed(0)
+gpt = GPT(len(tokenizer))
+print(f"{sum(p.numel() for p in gpt.parameters()):,} parameters")  # the tied matrix counts once
+print("logits:", tuple(gpt(inputs).shape))  # (10 captions, 26 positions, 24 tokens)
+
+# %% [markdown]
+# ## 5. Proof: ours = `crossmodal.Decoder` = GPT-2
+#
+# `crossmodal.Decoder` is the library's decoder; built with `cross_attention_every=0` it has no
+# cross-attention — exactly our GPT. `transformers`' `GPT2LMHeadModel` is the real GPT-2 code, here at our
+# small size (`gpt2_config_for` translates our config). `load_gpt2_weights` copies GPT-2's weights into the
+# library's decoder (GPT-2 stores its linear layers transposed, as `Conv1D`), and our GPT loads the
+# library's with `strict=True`. Same weights everywhere; compare the logits.
+
+# %%
+from transformers import GPT2LMHeadModel
+
+from crossmodal import Decoder, DecoderConfig
+from crossmodal.decoder import gpt2_config_for, load_gpt2_weights
+
+cfg = DecoderConfig(vocab_size=len(tokenizer), block_size=32, dim=64, depth=2, num_heads=4, cross_attention_every=0)
+gpt2_config = gpt2_config_for(cfg)
+gpt2_config.add_cross_attention = False  # a plain GPT-2: the cross-attention comes in notebook 04
+gpt2 = GPT2LMHeadModel(gpt2_config).eval()
+lib = Decoder(cfg).eval()
+load_gpt2_weights(lib, gpt2)  # GPT-2 -> crossmodal
+ours = GPT(len(tokenizer)).eval()
+ours.load_state_dict(lib.state_dict(), strict=True)  # crossmodal -> ours
+
+with torch.no_grad():
+    logits = ours(inputs)
+    for name, other in [("crossmodal.Decoder", lib(inputs)), ("GPT-2", gpt2(input_ids=inputs).logits)]:
+        diff = (logits - other).abs().max().item()
+        print(f"max |ours − {name}| = {diff:.1e}")
+        assert diff <= 1e-4
+
+# %% [markdown]
+# ## 6. Training the blind decoder
+#
+# Every training image gives a caption; the decoder sees only the caption's tokens. Three hundred steps of
+# Adam on batches of 128 captions, with the warm-up-then-decay schedule of notebook 02.
+
+# %%
+train_ids, test_ids = caption_ids[train_labels], caption_ids[test_labels]  # (60000, 27), (10000, 27)
+PAD = tokenizer.pad_token_id
+
+torch.manual_seed(0)
+gpt = GPT(len(tokenizer))
+steps = 300
+optimizer = torch.optim.Adam(gpt.parameters(), lr=2e-2)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-2, total_steps=steps, pct_start=0.1)
+losses = []
+for step in range(steps):
+    batch = train_ids[torch.randint(0, len(train_ids), (128,))]  # (128, 27)
+    logits = gpt(batch[:, :-1])  # (128, 26, vocab)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), ignore_index=PAD)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    losses.append(loss.item())
+    if step % 100 == 0 or step == steps - 1:
+        print(f"step {step:3d}: loss per character {loss.item():.3f}")
+
+# %% [markdown]
+# Where does the remaining loss come from? Measure the loss at each position of the test captions,
+# and the total per caption.
+
+# %%
+with torch.no_grad():
+    logits = gpt(test_ids[:, :-1])
+    loss_at = F.cross_entropy(logits.transpose(1, 2), test_ids[:, 1:], ignore_index=PAD, reduction="none")  # (10000, 26)
+per_position = loss_at.mean(dim=0)  # (26,)
+per_caption = loss_at.sum(dim=1).mean().item()  # total loss of a whole caption, in nats
+prefix = len("This is the number ")
+print(f"loss on the 19 characters of 'This is the number ': {per_position[:prefix].sum():.3f} nats in all")
+print(f"loss on the first letter of the digit word:        {per_position[prefix]:.3f} nats")
+print(f"loss per caption: {per_caption:.3f} nats; guessing uniformly among 10 digits costs ln 10 = {math.log(10):.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3), gridspec_kw={"width_ratios": [1, 2]})
+axes[0].plot(losses)
+axes[0].set(xlabel="step", ylabel="loss per character", yscale="log", title="training")
+labels = list("This is the number ".replace(" ", "␣")) + [f"+{i}" for i in range(1, 8)]
+axes[1].bar(range(26), per_position, color=["tab:blue"] * prefix + ["tab:orange"] * (26 - prefix))
+axes[1].set_xticks(range(26), labels, fontsize=8)
+axes[1].set(ylabel="mean loss (nats)", title="test loss by position: all of it is the digit")
+axes[1].set_xlabel("target: the fixed words, then +1…+7: the digit word's letters, '.', <eos>")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The fixed part of the sentence costs nothing: the model knows it by heart. All the loss sits where the
+# digit word begins. Its first letter narrows the choice (*t* could be *two* or *three*, *s* *six* or
+# *seven*), the second letter settles some of the rest. A caption costs ≈ ln 10 nats: the model's best
+# strategy is to spread its bets over the ten digits in proportion to how often each appears.
+
+# %% [markdown]
+# ## 7. Writing captions, and how often they are right
+#
+# Generation: start from `<bos>`, predict the next token, append it, repeat until `<eos>`. **Greedy**
+# decoding takes the most likely token each time; **sampling** draws from the predicted distribution.
+
+# %%
+@torch.no_grad()
+def generate(model, n, temperature=0.0, generator=None, max_len=30):
+    """n captions from <bos>: greedy when temperature is 0, else sampled."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    tokens = torch.full((n, 1), bos)
+    for _ in range(max_len):
+        logits = model(tokens)[:, -1]  # (n, vocab): the prediction after the last token
+        if temperature == 0:
+            next_id = logits.argmax(dim=-1)
+        else:
+            next_id = torch.multinomial((logits / temperature).softmax(dim=-1), 1, generator=generator)[:, 0]
+        tokens = torch.cat([tokens, next_id[:, None]], dim=1)
+        if (tokens == eos).any(dim=1).all():
+            break
+    rows = [row[1:] for row in tokens.tolist()]  # drop <bos>
+    return [tokenizer.decode(row[: row.index(eos)] if eos in row else row) for row in rows]
+
+
+gpt.eval()
+greedy = generate(gpt, 1)[0]  # no image, no input: every caption the blind model writes greedily is this one
+test_captions = [captions[d] for d in test_labels.tolist()]
+greedy_match = sum(c == greedy for c in test_captions) / len(test_captions)
+print(f"greedy caption: {greedy!r}")
+print(f"exact match on the {len(test_captions):,} test captions: {greedy_match:.2%}")
+
+# %% [markdown]
+# The blind model, decoding greedily, writes the same caption whatever the image, and is right exactly as
+# often as that digit occurs. Which digit it picks is decided letter by letter. Here is what it predicts
+# for the first letter of the digit word:
+
+# %%
+with torch.no_grad():
+    start = torch.tensor([tokenizer("This is the number ")["input_ids"][:-1]])  # <bos>This is the number_
+    first_letter = gpt(start)[0, -1].softmax(dim=-1)  # (vocab,)
+top = first_letter.topk(7)
+print("  ".join(f"{tokenizer.convert_ids_to_tokens(i)}: {p:.2f}" for p, i in zip(top.values.tolist(), top.indices.tolist())))
+
+# %% [markdown]
+# A letter shared by two digits (*t*: two, three; *s*: six, seven; *f*: four, five) collects the probability
+# of both, so greedy decoding starts with one of those, then takes the likelier of the pair. The most
+# likely letter at each step does not have to spell the most likely caption.
+#
+# Sampling gives varied captions. Sample one per test caption for the first 1,000 test captions:
+
+# %%
+n = 1000
+sampled = generate(gpt, n, temperature=1.0, generator=torch.Generator().manual_seed(0))
+well_formed = sum(c in captions for c in sampled) / n
+sampled_match = sum(s == c for s, c in zip(sampled, test_captions[:n])) / n
+print("first five samples:", sampled[:5])
+print(f"well-formed captions: {well_formed:.1%}; exact match with the test captions: {sampled_match:.1%}")
+
+# %% [markdown]
+# Sampling can be scored without sampling noise too: the model gives each caption a probability
+# (the exponential of minus its loss), and the chance a sample is right is the average, over the test
+# captions, of the probability the model gives to that caption.
+
+# %%
+with torch.no_grad():
+    logits = gpt(caption_ids[:, :-1])  # the ten captions
+    nll = F.cross_entropy(logits.transpose(1, 2), caption_ids[:, 1:], ignore_index=PAD, reduction="none").sum(dim=1)
+p_caption = (-nll).exp()  # (10,): the model's probability of writing each caption
+expected_match = p_caption[test_labels].mean().item()
+print("the model's probability of each caption:", p_caption)
+print(f"they sum to {p_caption.sum():.3f}; expected exact match when sampling: {expected_match:.2%}")
+
+# %% [markdown]
+# About one caption in ten. The blind decoder has learned what the text alone can teach — the sentence
+# (nearly every sample is one of the ten valid captions; the rare misspelling is the price of sampling at
+# temperature 1) and how often each digit occurs — and nothing more is possible without the image.
+# That ≈ 10% is the baseline the captioner must beat.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise cell runs the provided solution (collapsed just above it) so the notebook runs top to
+# bottom; **replace the marked line with your own code** and run the check.
+#
+# ### Exercise 1 — inputs and targets
+#
+# Write `my_inputs_targets(ids)`: from a batch of token ids `(B, L)` (each row `<bos> … <eos> <pad>…`),
+# return the model's inputs and its targets, each `(B, L − 1)`. The check decodes them for one caption.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_inputs_targets(ids):
+    return ids[:, :-1], ids[:, 1:]  # predict token t+1 from tokens 0..t
+
+# %%
+def my_inputs_targets(ids):
+    return solution_inputs_targets(ids)  # ← replace with your code
+
+
+x, y = my_inputs_targets(caption_ids)
+assert x.shape == y.shape == (10, 26), f"expected two (10, 26) tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
+assert tokenizer.decode(x[3]) == "<bos>This is the number three.", "inputs: <bos> and every token but the last"
+assert tokenizer.decode(y[3]) == "This is the number three.<eos>", "targets: the inputs moved one step left"
+print("Exercise 1 ✓")
+
+# %% [markdown]
+# ### Exercise 2 — the best a blind model can do
+#
+# A blind model's best possible loss per caption is the **entropy** of the digit distribution,
+# `H = −Σ p_d ln p_d`, where `p_d` is the fraction of training captions about digit d. Compute it from
+# `train_labels`. The check compares it with PyTorch's `Categorical(...).entropy()`, and with the loss our
+# trained model reaches on the training captions, which no model can push below the entropy.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_blind_entropy(labels):
+    p = torch.bincount(labels, minlength=10).float() / len(labels)  # (10,) digit frequencies
+    return -(p * p.log()).sum().item()
+
+# %%
+def my_blind_entropy(labels):
+    return solution_blind_entropy(labels)  # ← replace with your code
+
+
+mine = my_blind_entropy(train_labels)
+frequencies = torch.bincount(train_labels, minlength=10).float()
+reference = torch.distributions.Categorical(probs=frequencies / frequencies.sum()).entropy().item()
+measured = nll[train_labels].mean().item()  # the trained model's loss per training caption (nll: section 7)
+print(f"your entropy: {mine:.4f} nats | ln 10 = {math.log(10):.4f} | the model's loss per caption: {measured:.4f}")
+assert abs(mine - reference) < 1e-4, f"expected {reference:.4f} nats: use the digit frequencies and natural logs"
+assert measured >= mine, "a model's loss cannot be below the entropy of what it predicts"
+print("Exercise 2 ✓")
+
+# %% [markdown]
+# ## Summary
+#
+# - A character tokenizer maps each character to an id, with `<pad>`, `<bos>`, `<eos>`, `<unk>`; as a
+#   `transformers` tokenizer it pads and decodes for free.
+# - A GPT predicts every next token at once, with a causal mask hiding the future; its block is the ViT block
+#   plus that mask. Ours equals `crossmodal.Decoder` and GPT-2.
+# - Trained on captions alone, it writes the sentence flawlessly and is right about the digit about one time
+#   in ten — greedy or sampled — because the digit is simply not in its input.
+#
+# **Next:** [04 · Cross-attention](04_cross_attention.ipynb) — give the decoder a way to look at the
+# image's patches, without disturbing what it already knows.

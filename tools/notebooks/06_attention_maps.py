@@ -1,0 +1,439 @@
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/crossmodal-edu/crossmodal/blob/main/notebooks/06_attention_maps.ipynb)
+#
+# # 06 · See it think: the captioner's attention maps
+#
+# The captioner writes *"This is the number seven."* one character at a time. At every step, each
+# cross-attention head of each decoder layer spreads one unit of attention over the image's patches:
+# that distribution is an **attention map**. The model hands us these maps with every caption, so we
+# can watch where it looks while it writes, and then check whether what we think we see is true.
+
+# %%
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
+try:  # on Colab (or anywhere without the library), install it from GitHub
+    import crossmodal
+except ImportError:
+    %pip install -q "crossmodal @ git+https://github.com/crossmodal-edu/crossmodal"
+    import crossmodal
+
+# %% [markdown]
+# ## What you will learn
+#
+# - Read a cross-attention map: what its numbers are, and how it is drawn on the digit.
+# - Compare layers and heads, and combine them: the head mean, the layer mean, and attention
+#   rollout back through the Vision Transformer.
+# - Measure, rather than eyeball, what the maps reveal: where the model looks while it writes the
+#   fixed words and the digit word, which strokes it checks to tell 4 from 9, 3 from 8 and 1 from 7,
+#   and whether its heads specialise.
+# - Test a map by intervention: erase the patch it points at and see whether the caption changes.
+# - Explore any test image in the attention explorer, and draw your own digits on the drawing pad.
+#
+# It uses the captioner shipped inside the package, so nothing is trained here: it runs top to bottom in
+# about a minute on a laptop CPU.
+
+# %%
+%matplotlib inline
+%config InlineBackend.figure_format = "png"
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from IPython.display import Image, display
+
+from crossmodal import viz
+from crossmodal.data import caption_for
+from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
+
+torch.manual_seed(0)
+torch.set_num_threads(2)  # fixed, so every run gives the same numbers
+plt.rcParams["figure.dpi"] = 72  # modest figures keep the notebook small
+in_colab = enable_colab()  # Colab needs its custom widget manager for the explorer and the pad
+
+model = crossmodal.load_pretrained()  # the shipped captioner: no training, no download
+images, labels = crossmodal.load_mnist(train=False)  # the 10,000 test images, never trained on
+layers, heads, g = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads, model.encoder.grid_size
+p = 28 // g  # patch size in pixels
+print(f"{g}×{g} patches of {p}×{p} pixels; {layers} cross-attention layers of {heads} heads each")
+
+# %% [markdown]
+# ## 1 · One character, one map
+#
+# `model.caption(image)` returns a `Caption`: the `text`, the `image` the model saw, and `attention`,
+# shaped (characters, layers, heads, grid, grid). Entry `attention[i, l, h]` is what head `h` of layer
+# `l` looked at in the step that *wrote* character `i`: a softmax over the patches, so it sums to 1.
+#
+# Which character is worth a look first? Every caption starts with the same nineteen characters,
+# *"This is the number "*. The twentieth, the digit word's first letter, is the first one that depends
+# on the image: that is where the model must decide (between *two* and *three*, *four* and *five*, *six*
+# and *seven*, the second letter settles it). `viz.attention_map` picks one map (or the mean
+# over layers and heads) and `viz.plot_attention` draws it on the digit, each patch coloured by its weight.
+
+# %%
+seven = int((labels == 7).nonzero()[0])  # the first 7 in the test set
+caption = model.caption(images[seven])
+print(repr(caption.text))
+print("attention:", tuple(caption.attention.shape), "= (characters, layers, heads, grid, grid)")
+
+decide = len("This is the number ")  # position of the digit word's first letter
+m = viz.attention_map(caption, decide)  # mean over layers and heads
+print(f"map of {caption.text[decide]!r}: sums to {m.sum():.3f}; in percent, patch by patch:")
+print(np.round(100 * m).astype(int))
+viz.plot_attention(caption, decide)
+
+# %% [markdown]
+# The printed grid and the picture are the same numbers. A uniform map would give every patch
+# 100 / (grid × grid) percent; the brighter a patch, the more of the step's attention it took.
+
+# %% [markdown]
+# ## 2 · Layers and heads
+#
+# That map was a mean over every layer and head. Each head computes its own map from its own
+# queries and keys, so heads are free to look at different things. `viz.plot_heads` draws the whole
+# grid: one row per layer, one column per head, the means in the last row and column.
+#
+# To compare maps with a number, we use the **number of patches looked at**: the exponential of the
+# map's entropy. It is 1 when all attention falls on one patch and grid² when it is spread evenly, and
+# in between it counts "how many patches' worth" the head is looking at.
+
+# %%
+def patches_looked_at(maps):
+    # exp(entropy) of maps (..., patches), each summing to 1: 1 = one patch, grid² = spread evenly
+    q = torch.as_tensor(maps).clamp_min(1e-12)
+    return torch.exp(-(q * q.log()).sum(-1))
+
+a = caption.attention[decide].flatten(-2)  # (layers, heads, grid²)
+print(f"patches looked at while writing {caption.text[decide]!r} (of {g * g}):")
+for layer in range(layers):
+    print(f"  layer {layer}: " + "  ".join(f"head {h}: {patches_looked_at(a[layer, h]):5.1f}" for h in range(heads)))
+viz.plot_heads(caption, decide)
+
+# %% [markdown]
+# ## 3 · The whole caption, character by character
+#
+# `viz.plot_caption_strip` draws one small map per character, all on one colour scale, so a bright
+# map is a focused one and a dim map a spread-out one. (It is also what
+# `python -m crossmodal.caption digit.png --attention-png maps.png` writes.)
+
+# %%
+spread = patches_looked_at(caption.attention.mean((1, 2)).flatten(-2))  # per character, mean of layers and heads
+print("patches looked at, per character:")
+print("  ".join(f"{ch!r}:{s:.0f}" for ch, s in zip(caption.text, spread.tolist())))
+viz.plot_caption_strip(caption)
+
+# %% [markdown]
+# ## 4 · Attention rollout: from patch embeddings back to pixels
+#
+# A cross-attention map weighs the ViT's *output* embeddings, and after the ViT's self-attention layers
+# "patch embedding *j*" is no longer just patch *j*: every layer mixes in the other patches. **Attention
+# rollout** (Abnar & Zuidema, 2020) follows that mixing back to the input. In our captioner:
+#
+# - the decoder's cross-attention layers all read the *same* patch embeddings and each adds what it read
+#   to the character's residual stream, so they do not chain: we combine them by averaging their
+#   head-mean maps (the layer-and-head mean we have used so far);
+# - the ViT's layers do chain. With Â = ½ I + ½ (head mean of a ViT layer's attention), where ½ I is the
+#   residual path, the mixing is R = Â_L ··· Â_1, whose row *j* says how much of each input patch is in
+#   embedding *j* (`viz.encoder_mixing`);
+# - the rollout map is the mean cross-attention times R (`viz.rollout_map`): the share of each *input*
+#   patch in what the character read. It still sums to 1.
+#
+# It leaves out one route: what a character learns about the image from earlier characters through the
+# decoder's self-attention.
+
+# %%
+mixing = viz.encoder_mixing(model, caption.image)
+rolled = viz.rollout_map(caption, decide, mixing)
+print(f"mixing: {mixing.shape}, rows sum to {mixing.sum(1).min():.3f}…{mixing.sum(1).max():.3f}; "
+      f"share a patch keeps of itself: {np.diag(mixing).mean():.0%} on average")
+print(f"rollout map sums to {rolled.sum():.3f}; it moved {0.5 * np.abs(rolled - m).sum():.0%} of the attention "
+      f"(half the L1 distance to the raw mean map)")
+print(f"brightest patch (row, column): raw {divmod(int(m.argmax()), g)}, rollout {divmod(int(rolled.argmax()), g)}")
+viz.plot_rollout(model, caption, decide)
+
+# %% [markdown]
+# ## 5 · What the maps reveal, measured on the test set
+#
+# One digit is an anecdote. From here on, every claim is a number computed over a thousand test images
+# (those the model captions exactly right), printed beside the question it answers.
+#
+# ### 5.1 Fixed words versus the digit word
+#
+# While the model writes *"This is the number "*, the image cannot change what comes next. Does it still
+# look at the digit, and is it as focused as when it writes the digit word? Two measures, per character:
+# patches looked at, and the **share on ink**: the attention that falls on patches containing ink
+# (any pixel above 0.5), against the share of the grid those patches cover.
+
+# %%
+N = 1000
+captions = model.caption(images[:N])
+right = torch.tensor([c.text == caption_for(y) for c, y in zip(captions, labels[:N].tolist())])
+kept = [c for c, ok in zip(captions, right) if ok]
+kept_images, kept_labels = images[:N][right], labels[:N][right]
+print(f"{len(kept)} of {N} test images captioned exactly right; the statistics below use those")
+
+ink = (F.max_pool2d(kept_images, p) > 0.5).flatten(1)  # (n, grid²): which patches hold ink
+means = [c.attention.mean((1, 2)).flatten(1) for c in kept]  # (characters, grid²) per image
+groups = {  # character positions in "This is the number seven."
+    "fixed words": lambda n: range(decide),
+    "digit word, first letter": lambda n: [decide],
+    "digit word, other letters": lambda n: range(decide + 1, n - 1),
+    "final '.'": lambda n: [n - 1],
+}
+print(f"\n{'':27}patches looked at   share on ink   (ink patches: {ink.float().mean():.0%} of the grid)")
+stats = {}
+for name, positions in groups.items():
+    maps = torch.cat([mm[list(positions(len(mm)))] for mm in means])  # (characters in the group, grid²)
+    on_ink = torch.cat([(mm[list(positions(len(mm)))] * k).sum(1) for mm, k in zip(means, ink)])
+    stats[name] = patches_looked_at(maps).mean().item(), on_ink.mean().item()
+    print(f"{name:27}{stats[name][0]:10.1f}{stats[name][1]:17.0%}")
+
+fixed, first = stats["fixed words"], stats["digit word, first letter"]
+print(f"\nat the digit word's first letter the model looks at {first[0]:.1f} patches against {fixed[0]:.1f} for the "
+      f"fixed words ({'more' if first[0] < fixed[0] else 'less'} focused), with {first[1]:.0%} against {fixed[1]:.0%} on ink")
+
+# %%
+per_position = torch.stack([patches_looked_at(mm[: decide + 1]) for mm in means]).mean(0)  # (positions,)
+fig, ax = plt.subplots(figsize=(8, 2.4))
+ax.bar(range(decide + 1), per_position, color=["#888"] * decide + ["#e8590c"])
+ax.set_xticks(range(decide + 1), [ch if ch != " " else "␣" for ch in "This is the number "] + ["1st\nletter"])
+ax.set_ylabel("patches looked at")
+ax.set_title("mean over test images; orange: the digit word's first letter", fontsize=10)
+print("per position:", " ".join(f"{v:.1f}" for v in per_position.tolist()))
+
+# %% [markdown]
+# ### 5.2 Which strokes tell 4 from 9, 3 from 8, 1 from 7?
+#
+# For each pair, the **deciding character** is the first where the two captions differ: *"four"* and
+# *"nine"* part at the digit word's first letter, and so do *"three"*/*"eight"* and *"one"*/*"seven"*.
+# Where the two digits differ in ink we can measure by averaging many of each: the patches where the
+# mean 4 and the mean 9 differ most (the top quarter of the grid by |difference|) hold the strokes that
+# separate them. If the model checks those strokes when it decides, its attention at the deciding
+# character should pile up there: above the quarter those patches cover, and above what it puts there
+# while writing the fixed words. We measure the mean map and every head; the head that piles up most
+# is reported with its own fixed-word share, since picking the best of many heads flatters it.
+
+# %%
+def deciding_char(a, b):
+    # the first position where the captions of digits a and b differ: where the model must choose
+    return next(i for i, (x, y) in enumerate(zip(caption_for(a), caption_for(b))) if x != y)
+
+
+def where(patch):
+    row, col = divmod(int(patch), g)
+    return f"{('top', 'middle', 'bottom')[3 * row // g]}-{('left', 'centre', 'right')[3 * col // g]} (row {row}, column {col})"
+
+
+PAIRS = [(4, 9), (3, 8), (1, 7)]
+fig, axes = plt.subplots(len(PAIRS), 4, figsize=(8, 2.1 * len(PAIRS)))
+for (a, b), row in zip(PAIRS, axes):
+    k = deciding_char(a, b)
+    pick = {d: (kept_labels == d).nonzero().squeeze(1).tolist() for d in (a, b)}
+    mean_img = {d: kept_images[pick[d]].mean(0)[0] for d in (a, b)}  # (28, 28)
+    patch_diff = F.avg_pool2d((mean_img[a] - mean_img[b])[None, None], p)[0, 0].flatten()  # (grid²,)
+    top = patch_diff.abs().topk(max(1, g * g // 4)).indices  # the patches where the two digits differ most
+    both = pick[a] + pick[b]
+    at_k = torch.stack([kept[i].attention[k] for i in both]).flatten(-2)  # (images, layers, heads, grid²)
+    at_fixed = torch.stack([kept[i].attention[:decide].mean(0) for i in both]).flatten(-2)
+    share = at_k[..., top].sum(-1).mean(0)  # (layers, heads): attention on those patches, per head
+    best = divmod(int(share.argmax()), heads)
+    print(f"{a} vs {b} (deciding letter {caption_for(a)[k]!r}/{caption_for(b)[k]!r}, {len(both)} images): "
+          f"the {len(top)} patches where they differ most are {len(top) / g**2:.0%} of the grid and get")
+    print(f"    {at_k.mean((1, 2))[:, top].sum(1).mean():.0%} of the mean map at the deciding letter "
+          f"({at_fixed.mean((1, 2))[:, top].sum(1).mean():.0%} while writing the fixed words); "
+          f"the best head, layer {best[0]} head {best[1]}: {share.max():.0%} "
+          f"({at_fixed[:, best[0], best[1]][:, top].sum(1).mean():.0%} at the fixed words)")
+    print(f"    the ink differs most at the {where(patch_diff.abs().argmax())}; "
+          f"that head looks most at the {where(at_k[:, best[0], best[1]].mean(0).argmax())}")
+    row[0].imshow(mean_img[a], cmap="gray"); row[0].set_title(f"mean {a}", fontsize=9)
+    row[1].imshow(mean_img[b], cmap="gray"); row[1].set_title(f"mean {b}", fontsize=9)
+    lim = float((mean_img[a] - mean_img[b]).abs().max())
+    row[2].imshow(mean_img[a] - mean_img[b], cmap="RdBu_r", vmin=-lim, vmax=lim)
+    row[2].set_title(f"{a} − {b} (red: more ink in {a})", fontsize=9)
+    head_map = at_k[:, best[0], best[1]].mean(0).reshape(g, g).numpy()
+    row[3].imshow(viz.overlay((mean_img[a] + mean_img[b]) / 2, head_map))
+    row[3].set_title(f"layer {best[0]} head {best[1]} at {caption_for(a)[k]!r}/{caption_for(b)[k]!r}", fontsize=9)
+    for ax in row:
+        ax.set_xticks([]); ax.set_yticks([])
+fig.tight_layout()
+
+# %% [markdown]
+# ### 5.3 Does the map point at evidence? Erase it and see
+#
+# Attention says where the model *read*, not what it *used*: a head may look at a patch and then ignore
+# what it found. The direct test is an intervention. For every image of the pairs above, we black out
+# the single patch that the deciding character attends to most, caption the image again, and count
+# changed captions. As a control we black out a random patch that holds ink instead.
+
+# %%
+def erase(imgs, patches):
+    # copies of the images with one patch each (flat index into the grid) set to black
+    out = imgs.clone()
+    for img, patch in zip(out, patches.tolist()):
+        r, c = divmod(patch, g)
+        img[:, r * p : (r + 1) * p, c * p : (c + 1) * p] = 0
+    return out
+
+
+gen = torch.Generator().manual_seed(0)
+for a, b in PAIRS:
+    k = deciding_char(a, b)
+    idx = torch.cat([(kept_labels == d).nonzero().squeeze(1) for d in (a, b)])
+    x, truth = kept_images[idx], [caption_for(d) for d in kept_labels[idx].tolist()]
+    most = torch.stack([means[i][k] for i in idx.tolist()]).argmax(1)  # most-attended patch, per image
+    random_ink = torch.multinomial(ink[idx].float(), 1, generator=gen).squeeze(1)  # a random inked patch
+    changed = {}
+    for name, patches in [("most attended", most), ("random inked", random_ink)]:
+        texts = model.decode(model.generate(erase(x, patches)))
+        changed[name] = sum(t != y for t, y in zip(texts, truth)) / len(truth)
+    print(f"{a} vs {b}: erasing the most-attended patch changes {changed['most attended']:.0%} of {len(truth)} captions, "
+          f"erasing a random inked patch {changed['random inked']:.0%}")
+
+# %% [markdown]
+# ### 5.4 Do heads specialise?
+#
+# Per head, over the same images: how many patches it looks at and how much of its attention lands on
+# ink, while writing the fixed words and at the digit word's first letter.
+
+# %%
+fixed = torch.stack([c.attention[:decide].flatten(-2) for c in kept])  # (n, characters, layers, heads, grid²)
+first = torch.stack([c.attention[decide].flatten(-2) for c in kept])  # (n, layers, heads, grid²)
+ink_ = ink[:, None, None, :].float()  # (n, 1, 1, grid²)
+looked = {"fixed": patches_looked_at(fixed).mean((0, 1)), "first": patches_looked_at(first).mean(0)}  # (layers, heads)
+on_ink = {"fixed": (fixed.mean(1) * ink_).sum(-1).mean(0), "first": (first * ink_).sum(-1).mean(0)}
+print(f"{'':16}{'patches looked at':>22}{'share on ink':>22}")
+print(f"{'':16}{'fixed':>11}{'1st letter':>11}{'fixed':>11}{'1st letter':>11}")
+for layer in range(layers):
+    for h in range(heads):
+        print(f"layer {layer} head {h}:{looked['fixed'][layer, h]:11.1f}{looked['first'][layer, h]:11.1f}"
+              f"{on_ink['fixed'][layer, h]:11.0%}{on_ink['first'][layer, h]:11.0%}")
+
+name = lambda flat: "layer {} head {}".format(*divmod(int(flat), heads))
+narrowing = looked["fixed"] - looked["first"]
+print(f"\nat the deciding letter the most focused head is {name(looked['first'].argmin())} "
+      f"({looked['first'].min():.1f} patches), the most spread {name(looked['first'].argmax())} ({looked['first'].max():.1f});")
+print(f"the head that narrows most from the fixed words to the deciding letter: {name(narrowing.argmax())} "
+      f"({looked['fixed'].flatten()[narrowing.argmax()]:.1f} → {looked['first'].flatten()[narrowing.argmax()]:.1f} patches)")
+print(f"while writing the fixed words the head most on ink is {name(on_ink['fixed'].argmax())} "
+      f"({on_ink['fixed'].max():.0%}); at the deciding letter it puts {on_ink['first'].flatten()[on_ink['fixed'].argmax()]:.0%} there")
+
+mean_digit = kept_images.mean(0)[0]
+fig, axes = plt.subplots(layers, heads, figsize=(1.7 * heads, 1.8 * layers), squeeze=False)
+for layer in range(layers):
+    for h in range(heads):
+        avg = first[:, layer, h].mean(0).reshape(g, g).numpy()
+        axes[layer, h].imshow(viz.overlay(mean_digit, avg))
+        axes[layer, h].set_title(f"layer {layer} head {h}", fontsize=9)
+        axes[layer, h].set_xticks([]); axes[layer, h].set_yticks([])
+fig.suptitle("each head's mean map at the deciding letter, on the mean digit", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 6 · The attention explorer
+#
+# Pick a test image by its index, a character of its caption, a layer and a head (or the mean). The
+# caption is shown with the chosen character highlighted, the map below it. Try the 4s and 9s, the 3s
+# and 8s you measured above, and the images the model gets wrong.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (why: a widget's output holds its model id, which changes on every run)
+explorer = AttentionExplorer(model, images, labels)
+explorer
+
+# %% [markdown]
+# Every control is an attribute, so code can drive the explorer too (handy for a quick look, and for tests):
+
+# %%
+wrong = [i for i, ok in enumerate(right.tolist()) if not ok]
+print(f"{len(wrong)} of the first {N} test images are captioned wrongly; the first of them is image {wrong[0] if wrong else None}")
+if wrong:
+    explorer.index.value = wrong[0]
+    explorer.char.value = decide
+    print(f"image {wrong[0]} shows a {int(labels[wrong[0]])}; the model wrote {explorer.caption.text!r}")
+
+# %% [markdown]
+# ## 7 · Draw your own
+#
+# Draw a digit in the box with the mouse, a pen or a finger. When you lift it, the drawing goes to Python,
+# which turns it into the 28×28 image the model expects (`crossmodal.preprocess_drawing`: crop to the ink,
+# fit into 20×20, centre by mass, as MNIST was made), captions it and draws one map per character. The
+# small picture beside the box is exactly what the model sees. *clear* starts again; the slider sets
+# the brush. (In Colab the setup cell has already switched on the widget manager the pad needs.)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (why: a widget's output holds its model id, which changes on every run)
+pad = DrawingPad(model)
+pad
+
+# %% [markdown]
+# Everything the pad does on a stroke's end is the Python method `update_from_pixels`, so you can feed it a
+# drawing from code. Here is a "1" drawn as a vertical bar on the pad's 112 × 112 grid, and an empty canvas:
+
+# %%
+canvas = np.zeros((112, 112), dtype=np.uint8)
+canvas[16:96, 52:61] = 255  # one vertical stroke
+pad.update_from_pixels(canvas)
+print(f"caption: {pad.caption!r}")
+display(Image(pad.strip_png))
+pad.update_from_pixels(np.zeros((112, 112), dtype=np.uint8))
+print(f"empty canvas: caption {pad.caption!r}, message {pad.message!r}")
+
+# %% [markdown]
+# ## 8 · Exercise: the centre of attention
+#
+# Write `my_centre_of_attention(m)`: the attention-weighted mean position of a map `m` (grid × grid), as
+# (row, column) in patch units, where patch (0, 0) is the top-left. A map with all its weight on one
+# patch has that patch as its centre; an even map has the grid's middle.
+#
+# The stored notebook plugs in the solution so that it runs top to bottom; **replace that line with your
+# own code** and run the check. The solution is in the collapsed cell just above it, if you want it.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_centre_of_attention(m):
+    m = np.asarray(m)
+    rows, cols = np.indices(m.shape)  # each patch's row and column
+    return float((m * rows).sum() / m.sum()), float((m * cols).sum() / m.sum())
+
+# %%
+def my_centre_of_attention(m):
+    return solution_centre_of_attention(m)  # ← replace with your code
+
+
+one_hot = np.zeros((g, g))
+one_hot[1, g - 1] = 1
+assert np.allclose(my_centre_of_attention(one_hot), (1, g - 1)), "all weight on one patch: the centre is that patch"
+even = np.full((g, g), 1 / g**2)
+assert np.allclose(my_centre_of_attention(even), ((g - 1) / 2, (g - 1) / 2)), "an even map is centred on the grid's middle"
+# against pixels: spread each patch's weight over its 10 × 10 pixels, then take the pixels' centre of mass
+m = viz.attention_map(caption, decide)
+big = viz.upsample(m, 10 * g) / 100
+centres = (np.arange(10 * g) + 0.5) / 10 - 0.5  # each pixel's centre, in patch units
+assert np.allclose(my_centre_of_attention(m), ((big.sum(1) * centres).sum(), (big.sum(0) * centres).sum())), \
+    "not the weighted mean position: weigh each patch's (row, column) by its attention"
+print("Exercise ✓")
+
+# %% [markdown]
+# Now use it: where is the model's attention centred, on average over the 7s, when it writes the first
+# character of the caption and when it writes the digit word's first letter?
+
+# %%
+sevens = (kept_labels == 7).nonzero().squeeze(1).tolist()
+for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first letter")]:
+    centres = np.array([my_centre_of_attention(means[i][position].reshape(g, g)) for i in sevens])
+    print(f"7s, {name}: centre at row {centres[:, 0].mean():.2f}, column {centres[:, 1].mean():.2f}")
+
+# %% [markdown]
+# ## Summary
+#
+# - A cross-attention map is a softmax over patches: for each character, layer and head, where that
+#   step read the image. `model.caption` returns them all; `viz.attention_map` picks one or averages.
+# - Heads and layers differ; the mean is a summary, not the whole story. Rollout follows the mean map
+#   back through the ViT's mixing to input patches.
+# - The numbers in section 5 answered the questions for *this* model: how focused it is while writing the
+#   fixed words versus the digit word, whether its attention at the deciding letter sits on the strokes
+#   that separate look-alike digits, and whether its heads differ.
+# - Attention is a reading, not a proof: erasing the attended patch is the test of whether it mattered.
+# - `AttentionExplorer` and `DrawingPad` put all of this under your mouse; both are plain Python underneath.
