@@ -20,7 +20,8 @@ MAX_BYTES = 2 * 1024 * 1024
 
 # A path on somebody's machine: Unix home and system folders, macOS home, a Windows drive.
 MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:work|root|home|tmp|Users|usr|opt|var|mnt)/|\b[A-Z]:\\{1,2}[\w .-]+\\")
-GITHUB_REPO = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+?)(?:\.git)?(?=[/\s\"')#?]|$)")
+GITHUB_REPO = re.compile(  # a GitHub repository, as a plain link or through Colab: groups owner, name
+    r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+?)(?:\.git)?(?=[/\s\"')#?]|$)")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")  # base64 may spell '/tmp/' by chance
 
 
@@ -195,7 +196,7 @@ def test_readme_links_match_the_repository():
     for m in re.finditer(r"https://colab\.research\.google\.com/github/[^)\s\"']+", text):
         name = m.group(0).rsplit("/", 1)[1]
         if m.group(0) != colab_url(repo, name) or not (ROOT / "notebooks" / name).exists():
-            problems.append(f"README.md: Colab link {m.group(0)} should be {colab_url(repo, name)} of an existing notebook")
+            problems.append(f"README.md: Colab link {m.group(0)} should be {colab_url(repo, name)}, of a notebook")
     assert not problems, "\n".join(problems)
 
 
@@ -237,7 +238,7 @@ def test_checks_catch_a_broken_notebook(tmp_path):
         "install from another repository": (set_source(1, good.cells[1].source.replace("owner/project", "me/fork")),
                                             "%pip install"),
         "no install cell": (set_source(1, "import crossmodal"), "try `import crossmodal`"),
-        "a stale GitHub link": (set_source(2, "## What you will learn\nhttps://github.com/old/name/issues"), "old/name"),
+        "a stale GitHub link": (set_source(2, "## What you will learn\nhttps://github.com/old/name/pulls"), "old/name"),
         "a dead relative link": (set_source(2, "## What you will learn\n[03](03_z.ipynb)"), "leads to no file"),
         "a path in the source": (set_source(3, "open('/work/data.csv')"), "'/work/'"),
         "a path in an output": (add_output(nbformat.v4.new_output("stream", text="saved to /home/ann/x.png\n")),

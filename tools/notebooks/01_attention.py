@@ -234,8 +234,7 @@ def my_causal_mask(q_len, k_len):
     return solution_causal_mask(q_len, k_len)  # ← replace with your code
 
 
-from crossmodal.attention import causal_mask  # the library's version is the reference
-
+causal_mask = crossmodal.attention.causal_mask  # the library's version is the reference
 for q_len, k_len in [(1, 1), (4, 4), (1, 6), (3, 7)]:
     mine = my_causal_mask(q_len, k_len)
     assert mine.dtype == torch.bool, f"expected a bool tensor, got {mine.dtype}"
@@ -270,7 +269,9 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x, mask=None):
         B, T, C = x.shape
-        split = lambda t: t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+        def split(t):  # (B, T, dim) -> (B, H, T, hd): each head gets its own slice of the features
+            return t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+
         out, self.weights = attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), mask)
         return self.proj(out.transpose(1, 2).reshape(B, T, C))  # heads side by side again: (B, T, dim)
 
@@ -427,7 +428,7 @@ def my_zero_query_output(v):
 
 k, v = torch.randn(6, 4), torch.randn(6, 3)
 expected, _ = attention(torch.zeros(1, 4), k, v)  # (1, dv)
-assert torch.allclose(my_zero_query_output(v), expected[0], atol=1e-6), "not what attention returns: look at the weights"
+assert torch.allclose(my_zero_query_output(v), expected[0], atol=1e-6), "not what attention returns: mind the weights"
 print("Exercise 2 ✓")
 
 # %% [markdown]
@@ -450,7 +451,8 @@ def my_padding_mask(lengths, T):
 lengths = torch.tensor([5, 2, 4])
 x = torch.randn(3, 5, 8)  # (B, T, d), padded to the longest
 mask = my_padding_mask(lengths, 5)
-assert mask.shape == (3, 1, 5) and mask.dtype == torch.bool, f"expected a (3, 1, 5) bool mask, got {tuple(mask.shape)} {mask.dtype}"
+assert mask.shape == (3, 1, 5), f"expected a (3, 1, 5) mask, got {tuple(mask.shape)}"
+assert mask.dtype == torch.bool, f"expected a bool mask (True = may attend), got {mask.dtype}"
 batched, _ = attention(x, x, x, mask)
 for b, n in enumerate(lengths.tolist()):
     alone, _ = attention(x[b, :n], x[b, :n], x[b, :n])  # the sequence without its padding

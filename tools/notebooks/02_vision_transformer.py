@@ -331,10 +331,13 @@ rows, cols = torch.arange(49) // 7, torch.arange(49) % 7
 distance = ((rows[:, None] - rows[None]) ** 2 + (cols[:, None] - cols[None]) ** 2).float().sqrt()  # (49, 49)
 border = (rows == 0) | (rows == 6) | (cols == 0) | (cols == 6)  # (49,) the outer ring of the grid
 inner = ~border[:, None] & ~border[None, :]  # pairs of inner positions
-print(f"inner positions, adjacent:             {similarity[(distance == 1) & inner].mean():.2f}")
-print(f"inner positions, 3 or more apart:      {similarity[(distance >= 3) & inner].mean():.2f}")
-print(f"border positions with each other:      {similarity[border[:, None] & border[None, :] & (distance > 0)].mean():.2f}")
-assert similarity[(distance == 1) & inner].mean() > similarity[(distance >= 3) & inner].mean()
+adjacent = similarity[(distance == 1) & inner].mean()
+apart = similarity[(distance >= 3) & inner].mean()
+margins = similarity[border[:, None] & border[None, :] & (distance > 0)].mean()
+print(f"inner positions, adjacent:        {adjacent:.2f}")
+print(f"inner positions, 3 or more apart: {apart:.2f}")
+print(f"border positions with each other: {margins:.2f}")
+assert adjacent > apart
 
 # %% [markdown]
 # ## Exercises

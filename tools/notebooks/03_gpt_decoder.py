@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossmodal import MultiHeadAttention  # built and proven in notebook 01
-from crossmodal.data import DIGIT_WORDS, caption_for
+from crossmodal.data import caption_for
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -96,7 +96,8 @@ caption_ids = torch.tensor(tokenizer(captions, padding=True)["input_ids"])  # (1
 inputs, targets = caption_ids[:, :-1], caption_ids[:, 1:]  # (10, 26) each
 show = lambda ids: tokenizer.convert_ids_to_tokens(ids.tolist())  # noqa: E731
 for t in [0, 1, 2, 18, 19, 20]:
-    print(f"position {t:2d}: sees {''.join(show(inputs[7, : t + 1]))!r:>28} → must predict {show(targets[7, t : t + 1])[0]!r}")
+    seen, target = "".join(show(inputs[7, : t + 1])), show(targets[7, t : t + 1])[0]
+    print(f"position {t:2d}: sees {seen!r:>28} → must predict {target!r}")
 
 # %% [markdown]
 # ## 3. Causal self-attention
@@ -247,7 +248,7 @@ for step in range(steps):
 # %%
 with torch.no_grad():
     logits = gpt(test_ids[:, :-1])
-    loss_at = F.cross_entropy(logits.transpose(1, 2), test_ids[:, 1:], ignore_index=PAD, reduction="none")  # (10000, 26)
+    loss_at = F.cross_entropy(logits.transpose(1, 2), test_ids[:, 1:], ignore_index=PAD, reduction="none")  # (N, 26)
 per_position = loss_at.mean(dim=0)  # (26,)
 per_caption = loss_at.sum(dim=1).mean().item()  # total loss of a whole caption, in nats
 prefix = len("This is the number ")
@@ -315,7 +316,8 @@ with torch.no_grad():
     start = torch.tensor([tokenizer("This is the number ")["input_ids"][:-1]])  # <bos>This is the number_
     first_letter = gpt(start)[0, -1].softmax(dim=-1)  # (vocab,)
 top = first_letter.topk(7)
-print("  ".join(f"{tokenizer.convert_ids_to_tokens(i)}: {p:.2f}" for p, i in zip(top.values.tolist(), top.indices.tolist())))
+letters = tokenizer.convert_ids_to_tokens(top.indices.tolist())
+print("  ".join(f"{letter}: {p:.2f}" for letter, p in zip(letters, top.values.tolist())))
 
 # %% [markdown]
 # A letter shared by two digits (*t*: two, three; *s*: six, seven; *f*: four, five) collects the probability
