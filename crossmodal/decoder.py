@@ -126,6 +126,9 @@ def load_gpt2_weights(decoder, gpt2):
             norms["ln_cross"] = "ln_cross_attn"
             linears |= {"cross_attn.q": "crossattention.q_attn", "cross_attn.kv": "crossattention.c_attn",
                         "cross_attn.proj": "crossattention.c_proj"}
+        elif "crossattention.q_attn.weight" in theirs:
+            raise ValueError(f"GPT-2 has cross-attention in layer {i} but this decoder does not: "
+                             "build it with cross_attention_every=1")
         for a, b in norms.items():
             out[ours + a + ".weight"], out[ours + a + ".bias"] = theirs[b + ".weight"], theirs[b + ".bias"]
         for a, b in linears.items():
@@ -142,5 +145,6 @@ def gpt2_config_for(cfg):
     from transformers import GPT2Config
 
     return GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.dim, n_layer=cfg.depth,
-                      n_head=cfg.num_heads, n_inner=int(cfg.dim * cfg.mlp_ratio), add_cross_attention=True,
+                      n_head=cfg.num_heads, n_inner=int(cfg.dim * cfg.mlp_ratio),
+                      add_cross_attention=cfg.cross_attention_every > 0,
                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)

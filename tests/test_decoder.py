@@ -61,3 +61,10 @@ def test_too_long_sequence_is_a_clear_error():
     decoder = Decoder(DecoderConfig(vocab_size=40, block_size=8, dim=32, depth=1, num_heads=2))
     with pytest.raises(ValueError, match="block_size"):
         decoder(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_gpt2_with_more_cross_attention_is_refused():
+    cfg = DecoderConfig(vocab_size=40, dim=32, depth=2, num_heads=2, cross_attention_every=2)
+    gpt2 = GPT2LMHeadModel(gpt2_config_for(DecoderConfig(vocab_size=40, dim=32, depth=2, num_heads=2)))
+    with pytest.raises(ValueError, match="cross-attention in layer 0"):
+        load_gpt2_weights(Decoder(cfg), gpt2)
