@@ -486,9 +486,9 @@ assert torch.equal(p_blind, my_caption_logprob(blind, test_images[10:20], ten).e
 print("digit:             " + "".join(f"{d:>7}" for d in range(10)))
 print("p(caption), blind: " + "".join(f"{q:>7.1%}" for q in p_blind.tolist()) + f"   sum {p_blind.sum():.1%}")
 print("training frequency:" + "".join(f"{f:>7.1%}" for f in freq.tolist()))
-print(f"its most likely caption names {DIGIT_WORDS[p_blind.argmax()]}; it writes",
-      sorted(DIGIT_WORDS[d] for d in {digit_in(t) for t in blind_texts}),
-      f"; test images of that digit: {(test_labels[:2000] == p_blind.argmax()).float().mean():.1%}")
+written = ", ".join(sorted(DIGIT_WORDS[d] for d in {digit_in(t) for t in blind_texts}))
+print(f"its most likely caption names {DIGIT_WORDS[p_blind.argmax()]}; it writes {written}; "
+      f"share of that digit among the 2,000 test images: {(test_labels[:2000] == p_blind.argmax()).float().mean():.1%}")
 
 # %% [markdown]
 # It has learned the label frequencies — roughly: after one epoch they are not yet sharp enough to rank digits
