@@ -81,7 +81,7 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
         step, history = _load_state(model, optimizer, out)
 
     model.train()
-    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step")
+    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", mininterval=0.5)
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
         order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
@@ -103,7 +103,7 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
             history["loss"].append(loss.item())
             history["train_seconds"] += time.perf_counter() - clock
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1, refresh=False)  # fewer widget messages
             for cb in callbacks:
                 cb(step, loss.item())
             if out is not None and (step % cfg.save_every == 0 or step % steps_per_epoch == 0):

@@ -357,8 +357,9 @@ assert diff <= 1e-6
 # Cross-attention in every layer is what GPT-2's `add_cross_attention=True` gives. The big models are
 # sparser: Flamingo inserts its cross-attention layers every 4th layer in its 9B model and every 7th in its
 # 80B model (Alayrac et al., 2022: fewer of them train faster, at a small cost in quality), and Llama 3.2
-# Vision has them every 5th layer — transformers' default `MllamaTextConfig` lists them. `DecoderConfig(cross_attention_every=k)` gives layers k−1, 2k−1, …
-# a cross-attention; `k = 0` gives none: a blind decoder.
+# Vision has them every 5th layer — transformers' default `MllamaTextConfig` lists them.
+# `DecoderConfig(cross_attention_every=k)` gives layers k−1, 2k−1, … a cross-attention; `k = 0` gives none:
+# a blind decoder.
 
 # %%
 from transformers import MllamaTextConfig
