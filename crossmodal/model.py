@@ -102,8 +102,9 @@ class Captioner(nn.Module):
                 next_token = _pick(logits, temperature, top_k, generator)
                 next_token = next_token.masked_fill(finished, cfg.pad_id)
                 out.append(next_token)
-                if return_attention:
-                    maps.append(torch.stack([m.weights[:, :, -1] for m in layers], dim=1))  # (B, L, H, N)
+                if return_attention:  # (B, L, H, N); L = 0 for a blind decoder
+                    maps.append(torch.stack([m.weights[:, :, -1] for m in layers], dim=1) if layers
+                                else memory.new_zeros(B, 0, cfg.decoder.num_heads, memory.size(1)))
                 finished |= next_token == cfg.eos_id
                 if finished.all():
                     break
@@ -164,13 +165,14 @@ class Captioner(nn.Module):
             m.keep_weights = True
         try:
             logits = self(x, ids[:, :-1])[0, : len(text)]  # (T, vocab): predictions of each character
-            maps = torch.stack([m.weights[0, :, : len(text)] for m in layers])  # (L, H, T, N)
+            maps = (torch.stack([m.weights[0, :, : len(text)] for m in layers]) if layers  # (L, H, T, N)
+                    else logits.new_zeros(0, self.config.decoder.num_heads, len(text), self.encoder.grid_size**2))
         finally:
             for m in layers:
                 m.keep_weights, m.weights = False, None
         probs = logits.softmax(dim=-1).gather(1, ids[0, 1 : len(text) + 1, None]).squeeze(1)
         g = self.encoder.grid_size
-        attention = maps.permute(2, 0, 1, 3).reshape(len(text), len(layers), -1, g, maps.size(-1) // g)
+        attention = maps.permute(2, 0, 1, 3).reshape(len(text), len(layers), maps.size(1), g, maps.size(-1) // g)
         return Caption(text, attention.cpu(), x[0].cpu(), probs.cpu())
 
     def save_pretrained(self, folder):

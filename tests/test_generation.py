@@ -97,3 +97,15 @@ def test_score_refuses_text_it_cannot_read(tiny_model):
         tiny_model.score(image, "")
     with pytest.raises(ValueError, match="longer than"):
         tiny_model.score(image, "This is the number one. " * 3)
+
+
+def test_a_blind_captioner_captions_and_scores_with_no_maps():
+    torch.manual_seed(0)
+    blind = Captioner.for_mnist(tiny_config(cross_attention_every=0)).eval()  # a decoder that cannot see
+    image = torch.rand(28, 28, generator=torch.Generator().manual_seed(6))
+    written = blind.caption(image)
+    g, heads = blind.encoder.grid_size, blind.config.decoder.num_heads
+    assert written.attention.shape == (len(written.text), 0, heads, g, g)
+    read = blind.score(image, "This is the number two.")
+    assert read.attention.shape == (len("This is the number two."), 0, heads, g, g)
+    assert read.probs.shape == (len("This is the number two."),)

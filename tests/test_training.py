@@ -63,6 +63,37 @@ def test_resume_after_interruption_is_step_for_step(mnist_train, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_training_goes_on_in_train_mode_after_a_callback_evaluates(tiny_model):
+    modes = []
+
+    def evaluating_callback(step, loss):
+        tiny_model.eval()  # as evaluate() does
+        modes.append(step)
+
+    seen = []
+    tiny_model.decoder.register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    data = (torch.rand(64, 1, 28, 28), torch.arange(64) % 10)
+    train(tiny_model, TrainConfig(epochs=1, batch_size=16, augment=False), data, callbacks=[evaluating_callback])
+    assert modes == [1, 2, 3, 4] and seen == [True] * 4
+
+
+def test_teacher_forced_evaluate_equals_greedy_generation(mnist_train, mnist_test):
+    """evaluate() reads each reference caption once instead of writing it; the verdicts must be the same
+    as writing every caption greedily, image by image, on a half-trained model that gets many wrong."""
+    torch.manual_seed(0)
+    model = Captioner.for_mnist(tiny_config())
+    train(model, TrainConfig(epochs=2, batch_size=64, lr=3e-3, warmup_steps=30, augment=False),
+          subset(mnist_train, 6400))
+    images, labels = subset(mnist_test, 1000)
+    result = evaluate(model, images, labels, batch_size=300)
+    from crossmodal import caption_for
+
+    written = torch.tensor([t == caption_for(d) for t, d in zip(model.decode(model.generate(images)), labels.tolist())])
+    assert torch.equal(result["correct"], written)
+    assert 0.05 < written.float().mean() < 0.95, written.float().mean()  # both verdicts occur
+    assert result["per_digit"][3] == pytest.approx(written[labels == 3].float().mean().item())
+
+
 def test_evaluate_counts_exact_matches(tiny_model, mnist_test):
     images, labels = subset(mnist_test, 200)
     result = evaluate(tiny_model, images, labels)

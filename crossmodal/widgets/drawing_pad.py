@@ -101,8 +101,8 @@ class DrawingPad(anywidget.AnyWidget):
 def one_thread():
     """Run torch on one thread for a while. One small image gains nothing from a second thread, and
     when another process keeps the other core busy the threads wait on each other. Measured with
-    tests/benchmarks/bench_drawing_pad.py on a busy 2-core CPU, p50 per stroke: 17 ms on one thread,
-    21 ms on two with OMP_WAIT_POLICY=PASSIVE (as the notebooks set it), 75–170 ms on two without."""
+    tests/benchmarks/bench_drawing_pad.py, p50 per stroke on a 2-core CPU: busy, 17 ms on one thread
+    against 75–170 ms on two; idle, 24 ms on one thread."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

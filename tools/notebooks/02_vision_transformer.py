@@ -9,9 +9,6 @@
 # captioner's eye: the patch vectors it produces are what the text decoder will look at in notebook 04.
 
 # %%
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
 try:  # on Colab (or anywhere without the library), install it from GitHub
     import crossmodal
 except ImportError:

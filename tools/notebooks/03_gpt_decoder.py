@@ -10,9 +10,6 @@
 # clearest argument for the rest of the series: the model needs to see.
 
 # %%
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
 try:  # on Colab (or anywhere without the library), install it from GitHub
     import crossmodal
 except ImportError:

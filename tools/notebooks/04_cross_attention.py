@@ -13,9 +13,6 @@
 # Llama 3.2 Vision, and the **cache** that computes the image's keys and values only once.
 
 # %%
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
 try:  # on Colab (or anywhere without the library), install it from GitHub
     import crossmodal
 except ImportError:

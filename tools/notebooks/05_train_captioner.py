@@ -11,9 +11,6 @@
 # shipped in the package, trained much longer.
 
 # %%
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
 try:  # on Colab (or anywhere without the library), install it from GitHub
     import crossmodal
 except ImportError:
@@ -212,8 +209,12 @@ print(f"the running mean (20 steps) first goes below the blind floor at step {be
 # ## 5. How good is it?
 #
 # The measure that matters: **caption exact match** — the greedy caption is exactly right, every character.
-# `evaluate` captions a set of images and returns the overall rate, the rate per digit, and which images
-# were right. We use all 10,000 test images (a few seconds).
+# `evaluate` returns the overall rate, the rate per digit, and which images were right; all 10,000 test
+# images take a few seconds, thanks to a shortcut worth knowing. Greedy decoding writes the right caption
+# exactly when, *reading* the right caption, the model's top choice for the next character is the right one
+# at every position: where it is not, greedy decoding would write that wrong character; where it always is,
+# greedy decoding follows the right caption step by step. So `evaluate` reads each right caption once,
+# teacher-forced, every position in parallel, instead of writing 26 characters one after another.
 
 # %%
 result = evaluate(model, test_images, test_labels)
@@ -223,8 +224,9 @@ print("per digit:", "  ".join(f"{d}: {acc:.1%}" for d, acc in enumerate(result["
 # %% [markdown]
 # ### Exercise 1 — exact match by hand
 #
-# `evaluate` compares token ids. Compute the same number from strings: caption the first 500 test images
-# with `model.decode(model.generate(images))` and count how many equal `caption_for(label)`.
+# `evaluate` reads the right captions and compares token ids. Compute the same number the slow, direct way:
+# caption the first 500 test images with `model.decode(model.generate(images))` and count how many equal
+# `caption_for(label)`. The two must agree — the shortcut above is exact.
 
 # %% [solution]
 # Solution (collapsed: click to expand)

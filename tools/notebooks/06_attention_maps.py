@@ -9,9 +9,6 @@
 # can watch where it looks while it writes, and then check whether what we think we see is true.
 
 # %%
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle CPU threads sleep, not spin: far faster on a busy CPU
 try:  # on Colab (or anywhere without the library), install it from GitHub
     import crossmodal
 except ImportError:

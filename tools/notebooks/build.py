@@ -2,6 +2,7 @@
 
     CROSSMODAL_DATA=/path/to/data python tools/notebooks/build.py             # every notebook
     CROSSMODAL_DATA=/path/to/data python tools/notebooks/build.py 01 03       # the ones whose name starts so
+    python tools/notebooks/build.py --prose 05     # only copy edited markdown in; nothing runs
 
 Each notebook's source is `tools/notebooks/NAME.py` in the "percent" format (jupytext can open
 it too): cells start at a line `# %%`; `# %% [markdown]` cells hold markdown as `# ` comment
@@ -88,16 +89,39 @@ def build(source):
     print(f"{target.name}: executed in {seconds:.0f} s, {target.stat().st_size / 1e6:.2f} MB; slow cells: {slow}")
 
 
+def update_prose(source):
+    """Copy the markdown cells of `source` into its stored notebook, outputs untouched.
+
+    For prose-only edits: running a notebook takes minutes, and its outputs cannot depend on its
+    markdown. Refuses when a code cell differs from the source, which needs a real build.
+    """
+    target = NOTEBOOKS / f"{source.stem}.ipynb"
+    stored = nbformat.read(target, as_version=4)
+    cells = parse(source.read_text())
+    kinds = [("markdown" if kind == "markdown" else "code") for kind, _ in cells]
+    if kinds != [cell.cell_type for cell in stored.cells] or any(
+            cell.source != text for cell, (kind, text) in zip(stored.cells, cells) if kind != "markdown"):
+        sys.exit(f"{target.name}: its code differs from {source.name}; build it instead (without --prose)")
+    changed = 0
+    for cell, (kind, text) in zip(stored.cells, cells):
+        if kind == "markdown" and cell.source != text:
+            cell.source, changed = text, changed + 1
+    nbformat.write(stored, target)
+    print(f"{target.name}: {changed} markdown cells updated, nothing run")
+
+
 def _seconds(stamp):
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def main(prefixes):
+    prose = "--prose" in prefixes
+    prefixes = [p for p in prefixes if p != "--prose"]
     sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.py") if not prefixes or p.name.startswith(tuple(prefixes)))
     if not sources:
         sys.exit(f"no notebook sources match {prefixes} in {HERE}")
     for source in sources:
-        build(source)
+        update_prose(source) if prose else build(source)
 
 
 if __name__ == "__main__":
