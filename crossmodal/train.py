@@ -52,7 +52,8 @@ def evaluate(model, images, labels, batch_size=1000):
     Greedy decoding writes the reference caption exactly when, reading the reference so far, the
     model's most likely next character is the reference one at every position (by induction over
     the positions). So one teacher-forced pass gives the same verdict as writing the caption
-    character by character, in a fraction of the time. The tests check both ways agree.
+    character by character (barring round-off at an exact tie), in a fraction of the time. The
+    tests check both ways agree.
     """
     model.eval()
     reference = caption_tokens(model.tokenizer)  # (10, L): <bos> caption <eos>, then <pad>
