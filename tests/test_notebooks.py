@@ -7,6 +7,7 @@ Each check returns a list of problems, and `test_checks_catch_a_broken_notebook`
 notebook broken on purpose, so none of them can pass vacuously.
 """
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -185,6 +186,51 @@ def test_there_are_notebooks():
 def test_notebook_is_fit_to_publish(path):
     problems = notebook_problems(path, repository_url())
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+def load_build_tool():
+    spec = importlib.util.spec_from_file_location("build", ROOT / "tools" / "notebooks" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build
+
+
+def source_problems(stored, wanted):
+    """Where a stored notebook's cells differ from those its source builds: [(kind, text)] as build.cells()."""
+    have = [(cell.cell_type, cell.source) for cell in stored.cells]
+    want = [("markdown" if kind == "markdown" else "code", text) for kind, text in wanted]
+    if len(have) != len(want):
+        return [f"{len(have)} cells stored, {len(want)} in the source"]
+    return [f"cell {i}: the stored {h[0]} cell differs from the source's {w[0]} cell"
+            for i, (h, w) in enumerate(zip(have, want)) if h != w]
+
+
+SOURCES = sorted((ROOT / "tools" / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_stored_notebook_is_built_from_its_source(source):
+    """Edit the source, then `python tools/notebooks/build.py NN`: the stored notebook must be what it builds."""
+    stored = ROOT / "notebooks" / f"{source.stem}.ipynb"
+    assert stored.exists(), f"{source.name} has no notebook: run python tools/notebooks/build.py {source.stem[:2]}"
+    problems = source_problems(nbformat.read(stored, as_version=4), load_build_tool().cells(source))
+    assert not problems, f"{stored.name} is stale; rebuild it from {source.name}:\n  " + "\n  ".join(problems)
+
+
+def test_every_notebook_has_a_source():
+    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in SOURCES}
+
+
+def test_source_check_catches_an_edited_notebook():
+    build = load_build_tool()
+    wanted = build.cells(SOURCES[0])
+    nb = build.notebook(wanted)
+    assert source_problems(nb, wanted) == []
+    nb.cells[3].source += "\nprint('edited by hand')"
+    assert source_problems(nb, wanted) == [f"cell 3: the stored {nb.cells[3].cell_type} cell differs from the "
+                                           f"source's {nb.cells[3].cell_type} cell"]
+    nb.cells.pop()
+    assert "cells stored" in source_problems(nb, wanted)[0]
 
 
 def test_readme_links_match_the_repository():

@@ -1,6 +1,4 @@
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/crossmodal-edu/crossmodal/blob/main/notebooks/01_attention.ipynb)
-#
 # # 01 · Attention
 #
 # This series builds, piece by piece, a small multimodal GPT: it looks at a handwritten digit and writes
@@ -9,12 +7,6 @@
 # This notebook builds it from scratch on tensors small enough to read, and ends by proving that our
 # ten lines give the same numbers as PyTorch.
 
-# %%
-try:  # on Colab (or anywhere without the library), install it from GitHub
-    import crossmodal
-except ImportError:
-    %pip install -q "crossmodal @ git+https://github.com/crossmodal-edu/crossmodal"
-    import crossmodal
 
 # %% [markdown]
 # ## What you will learn
@@ -37,6 +29,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from crossmodal.checks import check  # states a claim about a trained result with a tolerance (section 6)
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -251,7 +245,9 @@ print("Exercise 1 ✓")
 #                                                              ──join──▶ (B, T, dim) ──proj──▶ (B, T, dim)
 # ```
 #
-# The heads cost no more than one wide attention: the split is only a reshape. Our `attention` already
+# The heads cost about the same as one wide attention: the split is only a reshape, and the matrix
+# multiplications do the same number of operations — though there are now H score matrices of T×T to store
+# and softmax instead of one. Our `attention` already
 # handles the extra head dimension, because it works over any leading dimensions.
 
 # %%
@@ -322,10 +318,22 @@ def train_reverser(use_attention, steps=300):
     return model, accuracy
 
 
+# NBVAL_IGNORE_OUTPUT
+# (why: accuracies after training vary in the last digits between CPUs; checked in the next cell)
 blind, blind_acc = train_reverser(use_attention=False)
 reverser, reverser_acc = train_reverser(use_attention=True)
-print(f"each position on its own: {blind_acc:.0%} of digits right (chance is 10%)")
-print(f"with one attention layer: {reverser_acc:.0%} of digits right")
+print(f"each position on its own: {blind_acc:.1%} of digits right (chance is 10%)")
+print(f"with one attention layer: {reverser_acc:.1%} of digits right")
+
+# %% [markdown]
+# Accuracies that come out of training differ a little from computer to computer: processors of different
+# generations round the last bits of float sums differently, and training amplifies that. So the notebooks
+# state each claim about a trained result with `check`, a tolerance every correct run meets:
+
+# %%
+check("each position on its own is at chance (8–12%)", 0.08 < blind_acc < 0.12, f"{blind_acc:.1%}")
+check("one attention layer reverses the sequence (over 99% of digits right)", reverser_acc > 0.99,
+      f"{reverser_acc:.1%}")
 
 # %%
 example = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])

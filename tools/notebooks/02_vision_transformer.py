@@ -1,6 +1,4 @@
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/crossmodal-edu/crossmodal/blob/main/notebooks/02_vision_transformer.ipynb)
-#
 # # 02 · The Vision Transformer
 #
 # Attention works on sequences. An image is not a sequence — until we cut it into patches. The Vision
@@ -8,12 +6,6 @@
 # square into a vector, tell each vector where it came from, and let attention do the rest. This is the
 # captioner's eye: the patch vectors it produces are what the text decoder will look at in notebook 04.
 
-# %%
-try:  # on Colab (or anywhere without the library), install it from GitHub
-    import crossmodal
-except ImportError:
-    %pip install -q "crossmodal @ git+https://github.com/crossmodal-edu/crossmodal"
-    import crossmodal
 
 # %% [markdown]
 # ## What you will learn
@@ -21,7 +13,7 @@ except ImportError:
 # - how a 28×28 digit becomes a sequence of 49 patches, and why the patch embedding is one strided `Conv2d`;
 # - why attention alone cannot tell where a patch is, and how learned position embeddings fix that;
 # - the pre-norm encoder block, and a ViT assembled from it;
-# - to train a small ViT on MNIST on a CPU, past 95% test accuracy in a minute or two;
+# - to train a small ViT on MNIST on a CPU, past 95% test accuracy in a few minutes;
 # - what the position embeddings learned: the image's 2-D layout, discovered from data;
 # - proof: our ViT equals `crossmodal.VisionTransformer`, which equals timm's `VisionTransformer`.
 
@@ -36,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossmodal import MultiHeadAttention  # built and proven in notebook 01
+from crossmodal.checks import check  # states a claim about a trained result with a tolerance (section 6)
 from crossmodal.data import MNIST_MEAN, MNIST_STD, batches
 
 torch.manual_seed(0)
@@ -247,7 +240,15 @@ schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LR, total_steps
 normalise = lambda images: (images - MNIST_MEAN) / MNIST_STD  # noqa: E731
 print(f"{steps} steps of {BATCH} images")
 
+# %% [markdown]
+# The losses and the accuracy printed below come out of training, so they differ a little from computer to
+# computer: processors of different generations round the last bits of float sums differently, and thousands
+# of steps amplify that. Each such cell is followed by `check(...)` lines that state what the text claims,
+# with a tolerance every correct run meets.
+
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (why: training losses vary in the last digits between CPUs; the claims are checked below)
 losses = []
 start = time.perf_counter()
 model.train()
@@ -277,10 +278,21 @@ def predict(model, images):
 
 predicted = predict(model, test_images)
 accuracy = (predicted == test_labels).float().mean().item()
-print(f"test accuracy: {accuracy:.2%} on {len(test_labels):,} images the model never saw")
-assert accuracy >= 0.95
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (why: the accuracy after training varies a little between CPUs; checked in the next cell)
+print(f"test accuracy: {accuracy:.2%} on {len(test_labels):,} images the model never saw")
+
+# %%
+epoch_loss = [sum(losses[k - 200 : k]) / 200 for k in (steps // EPOCHS, 2 * steps // EPOCHS, steps)]
+check("the training loss falls from epoch to epoch", epoch_loss[0] > epoch_loss[1] > epoch_loss[2],
+      f"{epoch_loss}")
+check("the test accuracy passes 95%", accuracy > 0.95, f"{accuracy:.2%}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (why: the learning curve and the mistakes vary between CPUs)
 smooth = torch.tensor(losses).unfold(0, 100, 100).mean(dim=1)  # mean of each 100 steps
 wrong = (predicted != test_labels).nonzero().squeeze(1)
 print("mean loss per 100 steps, first and last:", f"{smooth[0]:.3f}", f"{smooth[-1]:.3f}")
@@ -310,20 +322,24 @@ pos = model.pos_embed[0].detach()  # (49, dim)
 pos = pos / pos.norm(dim=-1, keepdim=True)
 similarity = pos @ pos.T  # (49, 49) cosine similarities
 
-fig, axes = plt.subplots(7, 7, figsize=(6, 6))
+shown = similarity.clone().fill_diagonal_(float("nan"))  # a position's similarity to itself is 1: leave it blank
+fig, axes = plt.subplots(7, 7, figsize=(6.6, 6))
 for i, ax in enumerate(axes.flat):
-    ax.imshow(similarity[i].view(7, 7), cmap="viridis", vmin=-1, vmax=1)
+    im = ax.imshow(shown[i].view(7, 7), cmap="viridis", vmin=-1, vmax=1)
     ax.set(xticks=[], yticks=[])
-fig.suptitle("cosine similarity of each position's embedding to all others")
+fig.colorbar(im, ax=axes, shrink=0.6, label="cosine similarity")
+fig.suptitle("cosine similarity of each position's embedding to all others (its own cell blank)")
 plt.show()
 
 # %% [markdown]
-# Two patterns, neither of which we put in. Inside the digit's area, each small map is brightest around its
-# own position: neighbouring patches got similar embeddings, so the model has discovered that the 49 slots
+# Two patterns, neither of which we put in. Inside the digit's area, each small map is brightest next to its
+# own (blank) cell: neighbouring patches got similar embeddings, so the model has discovered that the 49 slots
 # form a 2-D grid. And the outer ring of positions — where MNIST digits never have ink — share one bright
 # frame pattern: those positions learned nearly the same vector, a "margin" embedding. Measured:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (why: similarities learned in training vary in the last digits between CPUs; checked in the next cell)
 rows, cols = torch.arange(49) // 7, torch.arange(49) % 7
 distance = ((rows[:, None] - rows[None]) ** 2 + (cols[:, None] - cols[None]) ** 2).float().sqrt()  # (49, 49)
 border = (rows == 0) | (rows == 6) | (cols == 0) | (cols == 6)  # (49,) the outer ring of the grid
@@ -334,7 +350,12 @@ margins = similarity[border[:, None] & border[None, :] & (distance > 0)].mean()
 print(f"inner positions, adjacent:        {adjacent:.2f}")
 print(f"inner positions, 3 or more apart: {apart:.2f}")
 print(f"border positions with each other: {margins:.2f}")
-assert adjacent > apart
+
+# %%
+check("adjacent inner positions are more alike than distant ones (by over 0.1)", adjacent > apart + 0.1,
+      f"{adjacent:.2f} against {apart:.2f}")
+check("border positions are more alike with each other than adjacent inner ones", margins > adjacent,
+      f"{margins:.2f} against {adjacent:.2f}")
 
 # %% [markdown]
 # ## Exercises
@@ -405,7 +426,7 @@ print("Exercise 2 ✓ — the logits", "change" if changed else "do not change")
 # - A ViT reads an image as a sequence: 4×4 patches → 49 vectors, by one strided `Conv2d` (= one linear map per patch).
 # - Attention is blind to order; learned position embeddings tell each patch where it sits — and learn the 2-D grid.
 # - A stack of pre-norm blocks (`x + attn(norm(x))`, `x + mlp(norm(x))`), average pooling and a linear head
-#   make a classifier that passes 95% on MNIST after a minute or two of CPU.
+#   make a classifier that passes 95% on MNIST after a few minutes of CPU.
 # - Ours = `crossmodal.VisionTransformer` = timm's `VisionTransformer`, with the same weights.
 #
 # For captioning we keep `forward_features` — one vector per patch — and drop the head: those 49 vectors are

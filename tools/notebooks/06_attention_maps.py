@@ -1,6 +1,4 @@
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/crossmodal-edu/crossmodal/blob/main/notebooks/06_attention_maps.ipynb)
-#
 # # 06 · See it think: the captioner's attention maps
 #
 # The captioner writes *"This is the number seven."* one character at a time. At every step, each
@@ -8,12 +6,6 @@
 # that distribution is an **attention map**. The model hands us these maps with every caption, so we
 # can watch where it looks while it writes, and then check whether what we think we see is true.
 
-# %%
-try:  # on Colab (or anywhere without the library), install it from GitHub
-    import crossmodal
-except ImportError:
-    %pip install -q "crossmodal @ git+https://github.com/crossmodal-edu/crossmodal"
-    import crossmodal
 
 # %% [markdown]
 # ## What you will learn

@@ -10,6 +10,16 @@ lines; `# %% [solution]` is a code cell stored collapsed (an exercise's solution
 until a learner opens it). The notebook `notebooks/NAME.ipynb` is regenerated from it, executed
 top to bottom in a fresh kernel (execution counts 1..n), and written with its outputs, so that
 `pytest --nbval notebooks/` can compare a fresh run against it. Edit the source, not the .ipynb.
+
+Every notebook opens the same way, so the sources leave it out and `cells()` adds it: a Colab badge
+at the top of the first markdown cell and, after that cell, the cell that installs the library when it
+is missing. Both are made from the one repository URL, `[project.urls] Repository` in pyproject.toml.
+
+After a build, check the notebook the way CI does, as the machine is and with lower CPU kernels (the
+float results then differ in their last bits, as on a CPU of another generation; see README, "Contributing"):
+
+    python -m pytest --nbval notebooks/NAME.ipynb
+    ATEN_CPU_CAPABILITY=default python -m pytest --nbval notebooks/NAME.ipynb
 """
 
 import re
@@ -22,7 +32,8 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = HERE.parent.parent / "notebooks"
+ROOT = HERE.parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -51,6 +62,38 @@ def parse(text):
     return out
 
 
+def repository_url():
+    """`[project.urls] Repository` of pyproject.toml: https://github.com/OWNER/NAME."""
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.urls]", 1)[1].split("\n[", 1)[0]
+    return re.search(r'^Repository\s*=\s*"([^"]+)"', section, re.M).group(1)
+
+
+def install_cell(repo):
+    return f"""try:  # on Colab (or anywhere without the library), install it from GitHub
+    import crossmodal
+except ImportError:
+    %pip install -q "crossmodal @ git+{repo}"
+    try:
+        import crossmodal
+    except ImportError:
+        raise ImportError("crossmodal is not installed and could not be installed from {repo} "
+                          "(no network?). Clone or upload the repository, run `pip install -e .` in its folder, "
+                          "then restart the kernel.") from None"""
+
+
+def cells(source):
+    """The notebook's cells: the source's, with the Colab badge and the install cell added at the top."""
+    parsed, repo = parse(source.read_text()), repository_url()
+    if not parsed or parsed[0][0] != "markdown":
+        raise ValueError(f"{source.name}: the first cell should be markdown (the notebook's title)")
+    owner_name = repo.removeprefix("https://github.com/")
+    badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+             f"(https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/{source.stem}.ipynb)")
+    title = ("markdown", f"{badge}\n\n{parsed[0][1]}")
+    return [title, ("code", install_cell(repo)), *parsed[1:]]
+
+
 def notebook(cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"},
@@ -68,7 +111,7 @@ def notebook(cells):
 
 
 def build(source):
-    nb = notebook(parse(source.read_text()))
+    nb = notebook(cells(source))
     start = time.perf_counter()
     target = NOTEBOOKS / f"{source.stem}.ipynb"
     try:
@@ -97,13 +140,13 @@ def update_prose(source):
     """
     target = NOTEBOOKS / f"{source.stem}.ipynb"
     stored = nbformat.read(target, as_version=4)
-    cells = parse(source.read_text())
-    kinds = [("markdown" if kind == "markdown" else "code") for kind, _ in cells]
+    wanted = cells(source)
+    kinds = [("markdown" if kind == "markdown" else "code") for kind, _ in wanted]
     if kinds != [cell.cell_type for cell in stored.cells] or any(
-            cell.source != text for cell, (kind, text) in zip(stored.cells, cells) if kind != "markdown"):
+            cell.source != text for cell, (kind, text) in zip(stored.cells, wanted) if kind != "markdown"):
         sys.exit(f"{target.name}: its code differs from {source.name}; build it instead (without --prose)")
     changed = 0
-    for cell, (kind, text) in zip(stored.cells, cells):
+    for cell, (kind, text) in zip(stored.cells, wanted):
         if kind == "markdown" and cell.source != text:
             cell.source, changed = text, changed + 1
     nbformat.write(stored, target)
