@@ -180,12 +180,15 @@ def draw_cross_attention(Q, K, W, V, O, text, image, row, title):
 
 row = caption.index("seven")  # the digit word's first letter: the first character that depends on the image
 draw_cross_attention(Q, K, W, V, O, caption, seven[0, 0], row, "one head of cross-attention (untrained)")
+print(f"the weights lie between {W.min():.4f} and {W.max():.4f}; uniform would be 1/{N} = {1 / N:.4f}")
 
 # %% [markdown]
 # Read it from the top: the digit becomes 49 patch vectors, which become the 49 columns of `Kᵀ` and the 49
 # rows of `V`. Each of the 25 characters brings a query (a row of `Q`); its row of weights is a distribution
-# over the 49 patches; its output is the matching blend of the patches' values. Untrained, each row is
-# close to uniform — 1/49 everywhere; training will make rows pick patches.
+# over the 49 patches; its output is the matching blend of the patches' values. The colours stretch from the
+# smallest weight to the largest, so the stripes look strong — but untrained, every weight is within a small
+# factor of 1/49 (the range is printed under the figure): no row picks out patches yet. Training will make
+# rows pick patches.
 
 # %% [markdown]
 # ## 4. What cross-attention does not do
@@ -228,7 +231,7 @@ assert diff <= 1e-5
 #
 # `crossmodal.MultiHeadAttention` (notebook 01) is already a cross-attention: pass the image as `context`.
 # It packs keys and values into one Linear, `kv` — they are both computed from the image, so one matmul
-# does both, and section 9 will cache its result. PyTorch's `nn.MultiheadAttention` takes
+# does both, and section 10 will cache its result. PyTorch's `nn.MultiheadAttention` takes
 # `(query, key, value)` separately: `ref(x, memory, memory)`. Copy the same numbers into each:
 
 # %%
@@ -347,9 +350,11 @@ assert diff <= 1e-6
 # Cross-attention in every layer is what GPT-2's `add_cross_attention=True` gives. The big models are
 # sparser: Flamingo inserts its cross-attention layers every 4th layer in its 9B model and every 7th in its
 # 80B model (Alayrac et al., 2022: fewer of them train faster, at a small cost in quality), and Llama 3.2
-# Vision has them every 5th layer — transformers' default `MllamaTextConfig` lists them.
-# `DecoderConfig(cross_attention_every=k)` gives layers k−1, 2k−1, … a cross-attention; `k = 0` gives none:
-# a blind decoder.
+# Vision has 8 among its 40 layers, one every 5th — transformers' default `MllamaTextConfig` lists them.
+# Both *insert* new layers between the language model's own: Flamingo a gated cross-attention plus a gated
+# feed-forward, Mllama whole cross-attention decoder layers. `DecoderConfig(cross_attention_every=k)` does
+# something simpler: it adds a cross-attention sub-layer *inside* existing blocks k−1, 2k−1, …; `k = 0` gives
+# none: a blind decoder.
 
 # %%
 from transformers import MllamaTextConfig
@@ -369,7 +374,8 @@ for k in [1, 2, 0]:
           f"{xparams:,} of {sum(p.numel() for p in d.parameters()):,} parameters")
 
 # %% [markdown]
-# Same spacing, shifted by one (Llama's first is layer 3, ours layer 4). Fewer cross-attention layers
+# The same one-in-five spacing, shifted by one (Llama's first is layer 3, ours layer 4) — in Llama those are
+# layers of their own, in ours sub-layers of existing blocks. Fewer cross-attention layers
 # means fewer parameters and less compute, but also fewer chances to consult the image; for a 2-layer
 # MNIST captioner we keep one in every layer.
 

@@ -78,7 +78,7 @@ print("reads:   ", " ".join(f"{t:>5}" for t in show(inputs)))
 print("predicts:", " ".join(f"{t:>5}" for t in show(targets)))
 
 # %% [markdown]
-# "one" is the shortest digit word, so this row ends in `<pad>`: the loss skips those targets
+# "one" is one of the three shortest digit words (with "two" and "six"), so this row ends in `<pad>`: the loss skips those targets
 # (`F.cross_entropy(..., ignore_index=pad_id)`), and nobody is taught to predict padding.
 #
 # **A floor for the blind.** How much of the caption depends on the image? The first 19 characters,
