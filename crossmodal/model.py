@@ -18,8 +18,9 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from .config import CaptionerConfig
-from .data import MNIST_MEAN, MNIST_STD, BlankImageError, to_image_batch
+from .data import MNIST_MEAN, MNIST_STD
 from .decoder import Decoder, KVCache
+from .inputs import check_not_blank, to_image_batch
 from .tokenizer import build_char_tokenizer, check_text
 from .vit import TimmEncoder, VisionTransformer
 
@@ -133,10 +134,7 @@ class Captioner(nn.Module):
         """
         x = to_image_batch(images).to(next(self.parameters()).device)
         single = not (hasattr(images, "dim") and images.dim() == 4 or getattr(images, "ndim", 0) == 4)
-        contrast = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).tolist()
-        blank = [i for i, c in enumerate(contrast) if c < 0.1]
-        if blank:
-            raise BlankImageError(f"image {blank[0]} is blank (no ink to caption): draw or pick a digit first")
+        check_not_blank(x)  # the same rule as preprocess_drawing's
         generated, maps = self.generate(x, temperature=temperature, top_k=top_k, generator=generator,
                                         return_attention=True)
         g = self.encoder.grid_size
