@@ -40,23 +40,28 @@ def check_not_blank(images):
             raise BlankImageError(f"image {i} is blank (no ink to caption): draw or pick a digit first")
 
 
-def to_image_batch(images):
-    """Check and convert MNIST-like input to (B, 1, 28, 28) float in [0, 1].
+def to_image_batch(images, image_size=(28, 28), in_chans=1):
+    """Check and convert input to a batch (B, in_chans, H, W) float in [0, 1]; (H, W) = image_size.
 
-    Takes a tensor, numpy array or PIL image shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28),
-    as uint8 0–255 or float 0–1. Anything else is refused with the reason.
+    Takes a tensor, numpy array or PIL image shaped (H, W) (one channel only), (C, H, W) or
+    (B, C, H, W), as uint8 0–255 or float 0–1. Anything else is refused with the reason.
     """
     x = _as_tensor(images)
-    shape = tuple(x.shape)
-    while x.dim() < 4 and (x.dim() < 3 or x.size(0) == 1):
-        x = x[None]  # (28, 28) -> (1, 28, 28) -> (1, 1, 28, 28)
-    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-        channels = shape[-1] if len(shape) == 3 and shape[-1] in (3, 4) else shape[-3] if len(shape) >= 3 else 1
-        hint = " (it looks like colour: convert to grayscale)" if channels in (3, 4) else ""
-        raise ValueError(
-            f"expected 28×28 grayscale images shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28), got {shape}{hint}; "
-            "for a picture of any size or colour use crossmodal.preprocess_drawing()"
-        )
+    shape, (H, W), C = tuple(x.shape), image_size, in_chans
+    if x.dim() == 2 and C == 1:
+        x = x[None]  # (H, W) -> (1, H, W)
+    if x.dim() == 3 and x.size(0) == C:
+        x = x[None]  # (C, H, W) -> (1, C, H, W)
+    if x.dim() != 4 or x.shape[1:] != (C, H, W):
+        if C == 1:
+            channels = shape[-1] if len(shape) == 3 and shape[-1] in (3, 4) else shape[-3] if len(shape) >= 3 else 1
+            hint = " (it looks like colour: convert to grayscale)" if channels in (3, 4) else ""
+            expected = f"{H}×{W} grayscale images shaped ({H}, {W}), (1, {H}, {W}) or (B, 1, {H}, {W})"
+        else:
+            hint, expected = "", f"{H}×{W} images of {C} channels shaped ({C}, {H}, {W}) or (B, {C}, {H}, {W})"
+        if (H, W, C) == (28, 28, 1):
+            hint += "; for a picture of any size or colour use crossmodal.preprocess_drawing()"
+        raise ValueError(f"expected {expected}, got {shape}{hint}")
     return x
 
 

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 import crossmodal
-from crossmodal import BlankImageError, preprocess_drawing
-from crossmodal import data, inputs
+from crossmodal import BlankImageError, data, inputs, preprocess_drawing
 
 
 def test_names_are_importable_from_the_package_and_their_old_home():
