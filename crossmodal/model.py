@@ -106,7 +106,7 @@ class Captioner(nn.Module):
         Every row starts with <bos>, then its prompt if one is given: a list of token ids for
         every row, or one list per row (lengths may differ), which the model reads before writing.
         temperature 0 is greedy; above 0 samples (from the top_k most likely, if given).
-        max_new_tokens: at most this many new tokens per row (default: as many as block_size allows).
+        max_new_tokens: at most this many new tokens per row (default: as many as fit in block_size).
         return_attention: also return cross-attention weights (B, T, layers, heads, N).
         """
         return self._generate(self.image_batch(images), max_new_tokens, temperature, top_k, generator,
@@ -118,8 +118,10 @@ class Captioner(nn.Module):
         cfg, B, device = self.config, images.size(0), images.device
         starts = self._prompt_rows(prompt, B)  # each row's <bos> + prompt
         longest = max(map(len, starts))
-        max_new_tokens = _check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - longest)
+        _check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - longest)
         lengths = torch.tensor([len(r) for r in starts], device=device)  # (B,)
+        room = cfg.decoder.block_size - lengths  # (B,): each row's sequence must fit in block_size
+        limit = room if max_new_tokens is None else torch.full_like(room, max_new_tokens)  # new tokens per row
         forced = torch.tensor([r + [cfg.pad_id] * (longest - len(r)) for r in starts], device=device)  # (B, P_max)
 
         # All rows run side by side, position by position. A row with a longer prompt goes on reading it
@@ -129,7 +131,7 @@ class Captioner(nn.Module):
         tokens = forced[:, :pos]  # (B, P_min): what every row reads before anything is written
         cache = KVCache(cfg.decoder.depth) if use_cache else None
         written = torch.zeros(B, dtype=torch.long, device=device)  # new tokens per row so far
-        finished = written >= max_new_tokens  # (B,); all True when max_new_tokens is 0
+        finished = written >= limit  # (B,); all True when max_new_tokens is 0
         out, maps = [], []
         while not finished.all():
             if return_attention:
@@ -144,7 +146,7 @@ class Captioner(nn.Module):
             next_token = next_token.masked_fill(finished, cfg.pad_id)
             out.append(next_token)
             written += ~reading
-            finished |= ~reading & ((next_token == cfg.eos_id) | (written >= max_new_tokens))
+            finished |= ~reading & ((next_token == cfg.eos_id) | (written >= limit))
             tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
             pos += 1
 
@@ -276,7 +278,9 @@ class Captioner(nn.Module):
 
 
 def _check_generation(max_new_tokens, temperature, top_k, room):
-    """Refuse generation settings that cannot work, saying why; returns max_new_tokens (its default: room)."""
+    """Refuse generation settings that cannot work, saying why. room: the new tokens the longest row has room for."""
+    if room < 0:
+        raise ValueError(f"the prompt does not fit: with <bos> it is {-room} tokens longer than block_size")
     if max_new_tokens is None:
         max_new_tokens = room
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
@@ -288,7 +292,6 @@ def _check_generation(max_new_tokens, temperature, top_k, room):
         raise ValueError(f"temperature must be a finite number ≥ 0 (0 is greedy), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be None (no limit) or a whole number ≥ 1, got {top_k!r}")
-    return max_new_tokens
 
 
 def _left_align(steps, shift, count, pad):
