@@ -150,28 +150,27 @@ class Captioner(nn.Module):
             tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
             pos += 1
 
-        if not out:  # max_new_tokens == 0
-            generated = torch.empty(B, 0, dtype=torch.long, device=device)
-            L = len(self.decoder.cross_attention_layers)
-            return (generated, memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))) \
-                if return_attention else generated
+        steps = torch.stack(out, dim=1) if out else forced.new_zeros(B, 0)  # (B, S); S = 0 if max_new_tokens is 0
         shift = lengths - lengths.min()  # (B,): the steps each row spent reading its prompt
-        generated = _left_align(torch.stack(out, dim=1), shift, written, cfg.pad_id)  # (B, T)
-        return (generated, _left_align(torch.stack(maps, dim=1), shift, written, 0.0)) if return_attention \
-            else generated
+        generated = _left_align(steps, shift, written, cfg.pad_id)  # (B, T): each row's new tokens
+        if not return_attention:
+            return generated
+        L = len(self.decoder.cross_attention_layers)
+        maps = torch.stack(maps, dim=1) if maps else memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))
+        return generated, _left_align(maps, shift, written, 0.0)  # (B, T, L, H, N)
 
     def _prompt_rows(self, prompt, batch_size):
         """<bos> + prompt as a list of token-id lists, one per row, each checked against the vocabulary."""
         bos, vocab = self.config.bos_id, self.config.decoder.vocab_size
         if prompt is None:
             return [[bos]] * batch_size
-        rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else [list(r) if not isinstance(r, int) else r
-                                                                         for r in prompt]
+        rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else list(prompt)
         if all(isinstance(t, int) for t in rows):
             rows = [rows] * batch_size  # one prompt for every row
-        if len(rows) != batch_size or not all(isinstance(r, list) for r in rows):
+        if len(rows) != batch_size or any(isinstance(r, int) for r in rows):
             raise ValueError(f"prompt must be one list of token ids, or one list per image ({batch_size}), "
                              f"got {len(rows)} rows")
+        rows = [list(r) for r in rows]
         bad = sorted({t for r in rows for t in r if not isinstance(t, int) or not 0 <= t < vocab}, key=str)
         if bad:
             raise ValueError(f"prompt token ids {bad} are not in the vocabulary (whole numbers 0 to {vocab - 1})")
@@ -194,7 +193,8 @@ class Captioner(nn.Module):
                         for i in _until_eos(row, self.config.eos_id)) for row in ids]
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
-        """Caption MNIST-like images ((28, 28), (1, 28, 28) or a batch (B, 1, 28, 28), in [0, 1] or uint8).
+        """Caption images of the config's size: for MNIST (28, 28), (1, 28, 28) or a batch (B, 1, 28, 28),
+        in [0, 1] or uint8.
 
         Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
         Raises BlankImageError for an image with no ink, rather than captioning noise.
@@ -300,7 +300,7 @@ def _left_align(steps, shift, count, pad):
     extra = [1] * (steps.dim() - 2)  # the trailing dims, for broadcasting
     index = (shift[:, None] + torch.arange(T, device=steps.device)).clamp(max=steps.size(1) - 1)  # (B, T)
     index = index.view(*index.shape, *extra).expand(-1, -1, *steps.shape[2:])
-    keep = (torch.arange(T, device=steps.device) < count[:, None]).view(-1, T, *extra)
+    keep = (torch.arange(T, device=steps.device) < count[:, None]).view(len(count), T, *extra)
     return steps.gather(1, index).masked_fill(~keep, pad)
 
 
