@@ -259,8 +259,8 @@ with torch.no_grad():
 # The library's module runs the fast fused attention, which never returns its weights. Write
 # `my_cross_weights(attn, x, memory)`: the (B, H, T, N) cross-attention weights of a
 # `crossmodal.MultiHeadAttention` module `attn`, computed from its parts (`attn.q`, `attn.project_kv`,
-# `attn.split_heads`). The check compares them with what the module stores when asked
-# (`attn.keep_weights = True`, the switch notebook 06's maps rely on).
+# `attn.split_heads`). The check compares them with what the module returns when asked
+# (`attn(x, context=memory, need_weights=True)`, the call notebook 06's maps rely on).
 #
 # Replace the line that calls the solution with your own code; the solution is in the collapsed cell above it.
 
