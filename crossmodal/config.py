@@ -4,6 +4,7 @@ Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own 
 """
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import get_type_hints
 
 
 @dataclass
@@ -66,3 +67,37 @@ class CaptionerConfig:
         vision = build(VisionConfig, d.pop("vision", {}))
         decoder = build(DecoderConfig, d.pop("decoder", {}))
         return build(cls, {**d, "vision": vision, "decoder": decoder})
+
+
+def check_types(obj, prefix=""):
+    """Raise ValueError for a field whose value is not of its declared type (bool, int, float or str)."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        value, kind = getattr(obj, f.name), hints[f.name]
+        ok = {bool: isinstance(value, bool), str: isinstance(value, str),
+              int: isinstance(value, int) and not isinstance(value, bool),
+              float: isinstance(value, (int, float)) and not isinstance(value, bool)}.get(kind, True)
+        if not ok:
+            raise ValueError(f"{prefix}{f.name} must be a {kind.__name__}, got {value!r}")
+
+
+POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads", "mlp_ratio", "vocab_size",
+            "block_size")
+
+
+def check_config(config):
+    """Raise ValueError naming the first field of a wrong type or out of range (say, in a hand-edited config.json)."""
+    check_types(config)
+    for prefix, part in (("vision.", config.vision), ("decoder.", config.decoder)):
+        check_types(part, prefix)
+        for name in POSITIVE:
+            value = getattr(part, name, 1)
+            if not all(v > 0 for v in (value if isinstance(value, (tuple, list)) else [value])):
+                raise ValueError(f"{prefix}{name} must be above 0, got {value!r}")
+        if part.dim % part.num_heads:
+            raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
+    if config.decoder.cross_attention_every < 0:
+        raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
+    for name in ("bos_id", "eos_id", "pad_id"):
+        if not 0 <= getattr(config, name) < config.decoder.vocab_size:
+            raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")

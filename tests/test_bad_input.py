@@ -81,3 +81,65 @@ def test_config_with_unknown_fields(tiny_model, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="n_layer"):
         Captioner.from_pretrained(tmp_path)
+
+
+# --- python -m crossmodal.train: refused before anything is written, so a trained model is never lost ---
+
+def finished_run(folder):
+    """A folder holding a trained run: a checkpoint with its trainer state and record."""
+    from crossmodal.train import TrainConfig, train
+
+    from .conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = Captioner.for_mnist(tiny_config())
+    data = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
+    train(model, TrainConfig(epochs=1, batch_size=32, augment=False), data, out=folder)
+    (folder / "training.json").write_text('{"test_exact_match": 0.99}')
+    return {f.name: f.read_bytes() for f in folder.iterdir()}
+
+
+@pytest.mark.parametrize("flags, message", [
+    ([], "already holds files"),
+    (["--overwrite", "--epochs", "0"], r"epochs \(--epochs\) must be 1 or more, got 0"),
+    (["--overwrite", "--epochs", "-3"], "must be 1 or more"),
+    (["--overwrite", "--batch-size", "-5"], r"batch_size \(--batch-size\) must be 1 or more"),
+    (["--overwrite", "--lr", "0"], "lr .* must be above 0"),
+    (["--overwrite", "--decoder.num-heads", "3"], "multiple of decoder.num_heads"),
+    (["--overwrite", "--threads", "0"], "--threads must be 1 or more"),
+    (["--resume", "--lr", "0.1"], "--resume continues .* with the settings it was started with.*--lr 0.1"),
+    (["--resume", "--epochs", "9"], "--epochs 9 \\(it used 1\\)"),
+    (["--resume", "--overwrite"], "give one of them"),
+])
+def test_train_cli_never_touches_an_existing_run_on_bad_flags(tmp_path, monkeypatch, flags, message):
+    from crossmodal import train as train_cli
+
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    before = finished_run(tmp_path)
+    with pytest.raises(SystemExit, match=message):
+        train_cli.main(["--out", str(tmp_path), *flags])
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("out, flags, message", [
+    ("notes/", ["--resume"], "holds no run to continue"),  # a folder, but no trainer_state.json in it
+    ("notes/notes.txt", [], "is a file"),
+    ("notes/notes.txt/run", [], "is a file, not a folder"),
+])
+def test_train_cli_refuses_a_bad_out(tmp_path, monkeypatch, out, flags, message):
+    from crossmodal import train as train_cli
+
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match=message):
+        train_cli.main(["--out", str(tmp_path / out), *flags])
+    assert (tmp_path / "notes" / "notes.txt").read_text() == "mine" and len(list(tmp_path.rglob("*"))) == 2
+
+
+def test_train_cli_rejects_a_malformed_boolean(capsys):
+    from crossmodal import train as train_cli
+
+    with pytest.raises(SystemExit):
+        train_cli.main(["--decoder.gated", "maybe"])
+    assert "expected true or false, got 'maybe'" in capsys.readouterr().err
