@@ -1,12 +1,13 @@
 """crossmodal: a multimodal GPT built from scratch, small enough to read in one sitting.
 
-attention → vit → decoder → model (the captioner), then data, tokenizer, train, pretrained.
+attention → vit → decoder → model (the captioner), then inputs, data, tokenizer, train, pretrained.
 """
 
 from .attention import MultiHeadAttention, scaled_dot_product_attention, set_fused_attention
 from .config import CaptionerConfig, DecoderConfig, VisionConfig
-from .data import BlankImageError, caption_for, load_mnist, preprocess_drawing
+from .data import caption_for, load_mnist
 from .decoder import Decoder, KVCache
+from .inputs import BlankImageError, preprocess_drawing, to_image_batch
 from .model import Caption, Captioner
 from .pretrained import load_pretrained
 from .tokenizer import build_char_tokenizer
@@ -18,4 +19,5 @@ __all__ = [
     "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",
     "MultiHeadAttention", "TimmEncoder", "VisionConfig", "VisionTransformer", "build_char_tokenizer", "caption_for",
     "load_mnist", "load_pretrained", "preprocess_drawing", "scaled_dot_product_attention", "set_fused_attention",
+    "to_image_batch",
 ]

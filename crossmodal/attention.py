@@ -51,8 +51,15 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention for self- and cross-attention.
 
     Queries come from x (B, T, dim); keys and values from `context` (B, S, kv_dim), or from x
-    itself when context is None. Set `keep_weights = True` to store the last attention weights
-    in `self.weights` (B, heads, T, S), as The Annotated Transformer does.
+    itself when context is None (self-attention).
+
+    Two things a caller may ask for, as nn.MultiheadAttention's `need_weights` does:
+    - `need_weights=True`: the attention weights of this call, (B, heads, T, S), from the
+      written-out path (SDPA never returns them);
+    - `use_cache=True`: the keys and values to pass back as `kv_cache` on the next call, so
+      generation projects each token once. Self-attention appends the new tokens' keys and
+      values to the cache; cross-attention computes the image's once and then reuses them.
+    With either, forward returns (out, kv_cache, weights), each None unless asked for.
     """
 
     def __init__(self, dim, num_heads, kv_dim=None, bias=True):
@@ -65,36 +72,40 @@ class MultiHeadAttention(nn.Module):
         self.kv = nn.Linear(kv_dim or dim, 2 * dim, bias=bias)  # keys and values in one matmul
         self.proj = nn.Linear(dim, dim, bias=bias)
         self.fused = True  # F.scaled_dot_product_attention; same numbers, no weights
-        self.keep_weights = False
-        self.weights = None
 
     def split_heads(self, x):
         B, T, C = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
 
     def project_kv(self, context):
-        """Keys and values, each (B, H, S, hd): computed once per image for cross-attention."""
+        """Keys and values, each (B, H, S, hd)."""
         k, v = self.kv(context).chunk(2, dim=-1)
         return self.split_heads(k), self.split_heads(v)
 
-    def attend(self, q, k, v, mask=None, is_causal=False):
-        """q (B, H, T, hd) against k, v (B, H, S, hd) -> (B, T, dim) after the output projection."""
+    def forward(self, x, context=None, mask=None, is_causal=False, kv_cache=None, use_cache=False,
+                need_weights=False):
+        q = self.split_heads(self.q(x))  # (B, H, T, hd)
+        if context is None:  # self-attention: this call's tokens, after those of earlier calls
+            k, v = self.project_kv(x)  # (B, H, T, hd)
+            if kv_cache is not None:
+                k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)  # (B, H, S, hd)
+        else:  # cross-attention: the context does not change between calls, so its keys are reused
+            k, v = kv_cache if kv_cache is not None else self.project_kv(context)  # (B, H, S, hd)
+
         if is_causal and q.size(-2) == 1:
             is_causal = False  # one new query (generation with a cache) may see every key
-        if self.fused and not self.keep_weights:
+        weights = None
+        if self.fused and not need_weights:
             if is_causal and q.size(-2) != k.size(-2):  # SDPA's causal mask is top-left aligned
                 mask, is_causal = causal_mask(q.size(-2), k.size(-2), q.device), False
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         else:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, is_causal)
-            if self.keep_weights:
-                self.weights = weights.detach()
+            out, weights = scaled_dot_product_attention(q, k, v, mask, is_causal)  # weights (B, H, T, S)
         B, H, T, hd = out.shape
-        return self.proj(out.transpose(1, 2).reshape(B, T, H * hd))  # (B, T, dim)
-
-    def forward(self, x, context=None, mask=None, is_causal=False):
-        k, v = self.project_kv(x if context is None else context)
-        return self.attend(self.split_heads(self.q(x)), k, v, mask, is_causal)
+        out = self.proj(out.transpose(1, 2).reshape(B, T, H * hd))  # (B, T, dim)
+        if not (use_cache or need_weights):
+            return out
+        return out, (k, v) if use_cache else None, weights
 
 
 def set_fused_attention(model, fused):

@@ -6,11 +6,13 @@ Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own 
 from dataclasses import asdict, dataclass, field, fields
 from typing import get_type_hints
 
+from .layers import pair
+
 
 @dataclass
 class VisionConfig:
-    image_size: int = 28
-    patch_size: int = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
+    image_size: int | tuple[int, int] = 28  # square, or (height, width) as in timm
+    patch_size: int | tuple[int, int] = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
     in_chans: int = 1
     dim: int = 64
     depth: int = 4
@@ -18,10 +20,15 @@ class VisionConfig:
     mlp_ratio: float = 2.0
     class_token: bool = False  # the captioner attends to patches only; timm's default is True
     timm_model: str = ""  # a timm model name: use that ViT as the encoder instead (see vit.TimmEncoder)
+    # pixel normalisation, one value per channel (MNIST's here); a timm encoder uses its own pretrained_cfg's
+    mean: tuple[float, ...] = (0.1307,)
+    std: tuple[float, ...] = (0.3081,)
 
     @property
     def grid_size(self):
-        return self.image_size // self.patch_size
+        """(grid_h, grid_w): patches down and across."""
+        (h, w), (ph, pw) = pair(self.image_size), pair(self.patch_size)
+        return h // ph, w // pw
 
 
 @dataclass

@@ -1,16 +1,17 @@
-"""MNIST images with captions, and turning any picture into an MNIST-like input.
+"""MNIST images with their captions, minibatches and augmentation.
 
-Images everywhere in crossmodal are float tensors in [0, 1], white digit on black, (B, 1, 28, 28);
-the captioner normalises them itself. MNIST comes from torchvision into the folder named by the
-CROSSMODAL_DATA environment variable (default: ~/.cache/crossmodal).
+Images are float tensors in [0, 1], white digit on black, (B, 1, 28, 28) (see inputs.py for the
+input contract). MNIST comes from torchvision into the folder named by the CROSSMODAL_DATA
+environment variable (default: ~/.cache/crossmodal).
 """
 
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .inputs import BlankImageError, preprocess_drawing, to_image_batch  # noqa: F401  (their old home: still importable from here)
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -22,10 +23,6 @@ def caption_for(digit):
 
 
 ALL_CAPTIONS = [caption_for(d) for d in range(10)]
-
-
-class BlankImageError(ValueError):
-    """The picture holds no ink: there is nothing to caption."""
 
 
 def data_root():
@@ -88,96 +85,3 @@ def augment(images, generator=None, max_degrees=10.0, max_shift=2.0, scale=(0.9,
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
-
-
-def to_image_batch(images):
-    """Check and convert MNIST-like input to (B, 1, 28, 28) float in [0, 1].
-
-    Takes a tensor, numpy array or PIL image shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28),
-    as uint8 0–255 or float 0–1. Anything else is refused with the reason.
-    """
-    x = _as_tensor(images)
-    shape = tuple(x.shape)
-    while x.dim() < 4 and (x.dim() < 3 or x.size(0) == 1):
-        x = x[None]  # (28, 28) -> (1, 28, 28) -> (1, 1, 28, 28)
-    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-        channels = shape[-1] if len(shape) == 3 and shape[-1] in (3, 4) else shape[-3] if len(shape) >= 3 else 1
-        hint = " (it looks like colour: convert to grayscale)" if channels in (3, 4) else ""
-        raise ValueError(
-            f"expected 28×28 grayscale images shaped (28, 28), (1, 28, 28) or (B, 1, 28, 28), got {shape}{hint}; "
-            "for a picture of any size or colour use crossmodal.preprocess_drawing()"
-        )
-    return x
-
-
-def _as_tensor(image):
-    """uint8 0–255 or float 0–1 (tensor, numpy or PIL) -> float tensor in [0, 1]."""
-    if not isinstance(image, (torch.Tensor, np.ndarray)):
-        if not hasattr(image, "getbands"):
-            raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
-        image = np.array(image)  # PIL: (H, W) or (H, W, C); a writable copy
-    x = torch.as_tensor(image)
-    if x.dtype == torch.bool:
-        return x.float()
-    if x.dtype == torch.uint8:
-        return x.float() / 255
-    if not x.is_floating_point():
-        raise TypeError(f"expected uint8 (0–255) or float (0–1) pixels, got {x.dtype}")
-    x = x.float()
-    if x.numel() == 0:
-        raise ValueError("the image is empty (it has no pixels)")
-    if not torch.isfinite(x).all():
-        raise ValueError("the image contains NaN or infinite values")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(
-            f"float pixels must lie in [0, 1], got values from {x.min().item():.3g} to {x.max().item():.3g}; "
-            "divide 0–255 values by 255"
-        )
-    return x
-
-
-def preprocess_drawing(drawing, ink_threshold=0.1):
-    """Turn a drawing into what the model expects: (1, 28, 28) float in [0, 1], white on black.
-
-    Any size; white-on-black or black-on-white (or ink on a transparent background); uint8 or
-    float; PIL, numpy (H, W[, C]) or tensor ((C,) H, W). MNIST's own recipe: crop to the ink, fit
-    it in a 20×20 box keeping its aspect, then centre its centre of mass in a 28×28 frame.
-    Raises BlankImageError when there is no ink.
-    """
-    x = _as_tensor(drawing)
-    is_tensor = isinstance(drawing, torch.Tensor)
-    if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
-        x = x if is_tensor else x.permute(2, 0, 1)
-        if x.size(0) == 4 and x[3].min() < x[3].max():
-            x = x[3]  # the alpha channel is where the ink is (a canvas with a transparent background)
-        elif x.size(0) in (1, 3, 4):
-            x = x[:3].mean(0)
-        else:
-            raise ValueError(f"expected 1, 3 or 4 colour channels, got an image shaped {tuple(drawing.shape)}")
-    if x.dim() != 2:
-        raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
-
-    background = torch.cat([x[0], x[-1], x[:, 0], x[:, -1]]).median()  # the border is paper, not ink
-    if background > 0.5:
-        x, background = 1 - x, 1 - background  # dark ink on light paper: flip to MNIST's white on black
-    x = ((x - background) / (1 - background)).clamp(0, 1)
-    ink = x > ink_threshold
-    if not ink.any():
-        raise BlankImageError("the drawing is blank: draw a digit first")
-
-    rows, cols = ink.any(1).nonzero().squeeze(1), ink.any(0).nonzero().squeeze(1)
-    x = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # crop to the ink
-    h, w = x.shape
-    scale = 20 / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=scale < 1, align_corners=False)[0, 0]
-    x = (x / x.max()).clamp(0, 1)  # full contrast, like MNIST's strokes
-
-    ys, xs = torch.arange(size[0], dtype=torch.float32), torch.arange(size[1], dtype=torch.float32)
-    mass = x.sum()
-    cy, cx = (x.sum(1) @ ys) / mass, (x.sum(0) @ xs) / mass  # centre of mass in the box
-    top, left = round(13.5 - cy.item()), round(13.5 - cx.item())  # pixel centres: 13.5 is the middle
-    top, left = min(max(top, 0), 28 - size[0]), min(max(left, 0), 28 - size[1])
-    out = torch.zeros(28, 28)
-    out[top : top + size[0], left : left + size[1]] = x
-    return out[None]

@@ -2,22 +2,25 @@
 
 Each block: causal self-attention → cross-attention to the image patches → MLP, all pre-norm
 (GPT-2's layout when it is built with `add_cross_attention=True`). The cross-attention can be
-gated as in Flamingo and Llama 3.2 Vision: x + tanh(gate) · xattn(x), with the gate starting
-at 0, so a fresh model is exactly the text-only decoder and learns to open its eyes.
+gated, after Flamingo and Llama 3.2 Vision: x + tanh(gate) · xattn(x), with the gate starting
+at 0, so a fresh model is exactly the text-only decoder and learns to open its eyes. (Flamingo
+also adds a gated feed-forward layer after each cross-attention; we gate the cross-attention only.)
 """
 
 import torch
 from torch import nn
 
 from .attention import MultiHeadAttention
-from .vit import Mlp, _init_weights
+from .layers import Mlp, init_weights
 
 
 class KVCache:
     """What generation remembers between steps, per layer.
 
-    self_kv: keys/values of every token so far, (B, H, T, hd), growing by one each step.
+    self_kv: keys/values of every token so far, (B, H, T, hd), growing with each step.
     cross_kv: keys/values of the image patches, (B, H, N, hd), computed once per image.
+    Each attention module reads its entry and hands back the new one; only DecoderBlock knows
+    which entry is whose.
     """
 
     def __init__(self, depth):
@@ -43,30 +46,30 @@ class DecoderBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.dim)
         self.mlp = Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio), approximate="tanh")  # GPT-2's GELU
 
-    def forward(self, x, memory=None, cache=None, layer=0):
-        # causal self-attention; with a cache, x holds only the new tokens
-        h = self.ln_1(x)
-        q = self.attn.split_heads(self.attn.q(h))
-        k, v = self.attn.project_kv(h)  # (B, H, T_new, hd)
+    def forward(self, x, memory=None, cache=None, layer=0, need_weights=False):
+        """x (B, T, dim) -> (B, T, dim); with need_weights, also the cross-attention weights (B, H, T, N)
+        (None in a block without cross-attention, or with no image).
+
+        memory (B, N, dim): the image patches; None runs the block as a text-only one.
+        cache: a KVCache, read and updated at entry `layer`; x then holds only the new tokens.
+        """
+        past_self, past_cross = (cache.self_kv[layer], cache.cross_kv[layer]) if cache is not None else (None, None)
+        y, self_kv, _ = self.attn(self.ln_1(x), is_causal=True, kv_cache=past_self, use_cache=True)
+        x = x + y  # causal self-attention
+
+        cross_kv = weights = None
+        if self.cross_attn is not None and memory is not None:
+            y, cross_kv, weights = self.cross_attn(self.ln_cross(x), memory, kv_cache=past_cross, use_cache=True,
+                                                   need_weights=need_weights)
+            x = x + (torch.tanh(self.gate) * y if self.gate is not None else y)  # reading the image
+        elif past_cross is not None:
+            raise ValueError("this cache holds an image's keys and values, but memory is None: "
+                             "pass the same memory on every step of a cached generation")
+
         if cache is not None:
-            if cache.self_kv[layer] is not None:
-                k = torch.cat([cache.self_kv[layer][0], k], dim=2)  # (B, H, T_past + T_new, hd)
-                v = torch.cat([cache.self_kv[layer][1], v], dim=2)
-            cache.self_kv[layer] = (k, v)
-        x = x + self.attn.attend(q, k, v, is_causal=True)
-
-        if self.cross_attn is not None and (memory is not None or cache is not None):
-            h = self.ln_cross(x)
-            if cache is not None and cache.cross_kv[layer] is not None:
-                k, v = cache.cross_kv[layer]
-            else:
-                k, v = self.cross_attn.project_kv(memory)  # (B, H, N, hd) from the patches
-                if cache is not None:
-                    cache.cross_kv[layer] = (k, v)
-            y = self.cross_attn.attend(self.cross_attn.split_heads(self.cross_attn.q(h)), k, v)
-            x = x + (torch.tanh(self.gate) * y if self.gate is not None else y)
-
-        return x + self.mlp(self.ln_2(x))
+            cache.self_kv[layer], cache.cross_kv[layer] = self_kv, cross_kv
+        x = x + self.mlp(self.ln_2(x))
+        return (x, weights) if need_weights else x
 
 
 class Decoder(nn.Module):
@@ -78,7 +81,7 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(cfg, cfg.has_cross_attention(i)) for i in range(cfg.depth))
         self.ln_f = nn.LayerNorm(cfg.dim)
         self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
-        self.apply(_init_weights)
+        self.apply(init_weights)
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, std=0.02)
@@ -89,19 +92,27 @@ class Decoder(nn.Module):
         """The attention modules that look at the image, in layer order."""
         return [b.cross_attn for b in self.blocks if b.cross_attn is not None]
 
-    def forward(self, tokens, memory=None, cache=None):
+    def forward(self, tokens, memory=None, cache=None, need_weights=False):
         """tokens (B, T) -> logits (B, T, vocab). memory (B, N, dim): image patch embeddings.
 
         With a cache, tokens are the new ones only and positions continue from cache.length.
+        need_weights: also return the cross-attention weights, a list of (B, H, T, N), one per
+        cross-attention layer (empty for a blind decoder or with no image).
         """
         B, T = tokens.shape
         start = cache.length if cache is not None else 0
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
         x = self.wte(tokens) + self.wpe.weight[start : start + T]  # (B, T, dim); positions start..start+T-1
+        maps = []
         for layer, block in enumerate(self.blocks):
-            x = block(x, memory, cache, layer)
-        return self.lm_head(self.ln_f(x))
+            if need_weights:
+                x, weights = block(x, memory, cache, layer, need_weights=True)
+                maps += [weights] if weights is not None else []
+            else:
+                x = block(x, memory, cache, layer)
+        logits = self.lm_head(self.ln_f(x))
+        return (logits, maps) if need_weights else logits
 
 
 @torch.no_grad()

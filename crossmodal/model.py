@@ -7,6 +7,7 @@ GPT-style decoder writes the caption while cross-attending to the patches.
 """
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +16,9 @@ from torch import nn
 
 from .checkpoint import load_captioner, replacing, write_model
 from .config import CaptionerConfig
-from .data import MNIST_MEAN, MNIST_STD, BlankImageError, to_image_batch
 from .decoder import Decoder, KVCache
+from .inputs import check_not_blank, to_image_batch
+from .layers import pair
 from .tokenizer import build_char_tokenizer, check_text
 from .vit import TimmEncoder, VisionTransformer
 
@@ -25,13 +27,13 @@ from .vit import TimmEncoder, VisionTransformer
 class Caption:
     """One image's caption and where the model looked while writing it.
 
-    attention: (len(text), cross-attention layers, heads, grid, grid) — for each character, the
-    cross-attention weights of the step that produced it; each map sums to 1 over the patches.
+    attention: (len(text), cross-attention layers, heads, grid_h, grid_w) — for each character,
+    the cross-attention weights of the step that produced it; each map sums to 1 over the patches.
     """
 
     text: str
     attention: torch.Tensor
-    image: torch.Tensor  # (1, 28, 28), what the model saw
+    image: torch.Tensor  # (C, H, W), what the model saw: (1, 28, 28) for MNIST
     probs: torch.Tensor | None = None  # (len(text),) from score(): the probability given to each character
 
 
@@ -57,11 +59,31 @@ class Captioner(nn.Module):
         config.pad_id = tokenizer.pad_token_id
         return cls(config, tokenizer)
 
-    def encode_images(self, images):
-        """(B, 1, 28, 28) in [0, 1] -> patch embeddings (B, N, decoder.dim)."""
-        x = (images - MNIST_MEAN) / MNIST_STD
-        patches = self.encoder.forward_features(x)[:, self.encoder.num_prefix_tokens :]  # (B, N, vision.dim)
-        return self.projector(patches)
+    @property
+    def device(self):
+        return next(self.parameters()).device
+
+    def image_batch(self, images):
+        """Check and convert the images a caller hands over (see inputs.to_image_batch), on this model's device.
+
+        The input size is the config's image size (a timm encoder then resizes to its own).
+        """
+        v = self.config.vision
+        return to_image_batch(images, pair(v.image_size), v.in_chans).to(self.device)
+
+    def encode_images(self, images, need_weights=False):
+        """(B, C, H, W) in [0, 1] -> patch embeddings (B, N, decoder.dim).
+
+        The pixels are normalised with the encoder's own mean and std. need_weights: also return
+        the encoder's self-attention weights, one (B, H, T, T) per block.
+        """
+        mean = torch.tensor(self.encoder.mean, device=images.device).view(-1, 1, 1)  # (C, 1, 1)
+        std = torch.tensor(self.encoder.std, device=images.device).view(-1, 1, 1)
+        x = (images - mean) / std  # (B, C, H, W); a 1-channel image meets a 3-channel mean as 3 channels
+        features = self.encoder.forward_features(x, need_weights)
+        features, maps = features if need_weights else (features, None)
+        memory = self.projector(features[:, self.encoder.num_prefix_tokens :])  # (B, N, decoder.dim): patches only
+        return (memory, maps) if need_weights else memory
 
     def forward(self, images, tokens, targets=None):
         """Next-token logits (B, T, vocab); with targets (B, T), also the mean loss over non-<pad> targets."""
@@ -73,42 +95,80 @@ class Captioner(nn.Module):
 
     @torch.inference_mode()
     def generate(self, images, max_new_tokens=None, temperature=0.0, top_k=None, generator=None,
-                 use_cache=True, return_attention=False):
-        """Write captions for a batch: (B, T) token ids after <bos>, each row <eos>-terminated then <pad>.
+                 use_cache=True, return_attention=False, prompt=None):
+        """Write captions for a batch: (B, T) new token ids, each row <eos>-terminated then <pad>.
 
+        Every row starts with <bos>, then its prompt if one is given: a list of token ids for
+        every row, or one list per row (lengths may differ), which the model reads before writing.
         temperature 0 is greedy; above 0 samples (from the top_k most likely, if given).
+        max_new_tokens: at most this many new tokens per row (default: as many as block_size allows).
         return_attention: also return cross-attention weights (B, T, layers, heads, N).
         """
-        cfg = self.config
-        images = to_image_batch(images)
-        B = images.size(0)
-        memory = self.encode_images(images)
-        max_new_tokens = max_new_tokens or cfg.decoder.block_size - 1
-        tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=images.device)
+        return self._generate(self.image_batch(images), max_new_tokens, temperature, top_k, generator,
+                              use_cache, return_attention, prompt)
+
+    @torch.inference_mode()
+    def _generate(self, images, max_new_tokens, temperature, top_k, generator, use_cache, return_attention, prompt):
+        """generate() for images already checked by image_batch, so caption() checks them only once."""
+        cfg, B, device = self.config, images.size(0), images.device
+        starts = self._prompt_rows(prompt, B)  # each row's <bos> + prompt
+        longest = max(map(len, starts))
+        max_new_tokens = _check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - longest)
+        lengths = torch.tensor([len(r) for r in starts], device=device)  # (B,)
+        forced = torch.tensor([r + [cfg.pad_id] * (longest - len(r)) for r in starts], device=device)  # (B, P_max)
+
+        # All rows run side by side, position by position. A row with a longer prompt goes on reading it
+        # while shorter ones already write, so each row is written exactly as it would be alone.
+        memory = self.encode_images(images)  # (B, N, dim)
+        pos = int(lengths.min())  # the position of the next token
+        tokens = forced[:, :pos]  # (B, P_min): what every row reads before anything is written
         cache = KVCache(cfg.decoder.depth) if use_cache else None
-        layers = self.decoder.cross_attention_layers
-        for m in layers:
-            m.keep_weights = return_attention
-        finished = torch.zeros(B, dtype=torch.bool, device=images.device)
+        written = torch.zeros(B, dtype=torch.long, device=device)  # new tokens per row so far
+        finished = written >= max_new_tokens  # (B,); all True when max_new_tokens is 0
         out, maps = [], []
-        try:
-            for _ in range(max_new_tokens):
-                logits = self.decoder(tokens, memory, cache)[:, -1]  # (B, vocab); with a cache, tokens = the newest
-                next_token = _pick(logits, temperature, top_k, generator)
-                next_token = next_token.masked_fill(finished, cfg.pad_id)
-                out.append(next_token)
-                if return_attention:  # (B, L, H, N); L = 0 for a blind decoder
-                    maps.append(torch.stack([m.weights[:, :, -1] for m in layers], dim=1) if layers
-                                else memory.new_zeros(B, 0, cfg.decoder.num_heads, memory.size(1)))
-                finished |= next_token == cfg.eos_id
-                if finished.all():
-                    break
-                tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
-        finally:
-            for m in layers:
-                m.keep_weights, m.weights = False, None
-        generated = torch.stack(out, dim=1)
-        return (generated, torch.stack(maps, dim=1)) if return_attention else generated
+        while not finished.all():
+            if return_attention:
+                logits, weights = self.decoder(tokens, memory, cache, need_weights=True)
+                maps.append(torch.stack([w[:, :, -1] for w in weights], dim=1) if weights  # (B, L, H, N)
+                            else memory.new_zeros(B, 0, cfg.decoder.num_heads, memory.size(1)))  # blind: L = 0
+            else:
+                logits = self.decoder(tokens, memory, cache)  # (B, T, vocab); with a cache, T = the newest only
+            next_token = _pick(logits[:, -1], temperature, top_k, generator)  # (B,)
+            reading = pos < lengths  # rows still inside their prompt take the prompt's token
+            next_token = torch.where(reading, forced[:, min(pos, longest - 1)], next_token)
+            next_token = next_token.masked_fill(finished, cfg.pad_id)
+            out.append(next_token)
+            written += ~reading
+            finished |= ~reading & ((next_token == cfg.eos_id) | (written >= max_new_tokens))
+            tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
+            pos += 1
+
+        if not out:  # max_new_tokens == 0
+            generated = torch.empty(B, 0, dtype=torch.long, device=device)
+            L = len(self.decoder.cross_attention_layers)
+            return (generated, memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))) \
+                if return_attention else generated
+        shift = lengths - lengths.min()  # (B,): the steps each row spent reading its prompt
+        generated = _left_align(torch.stack(out, dim=1), shift, written, cfg.pad_id)  # (B, T)
+        return (generated, _left_align(torch.stack(maps, dim=1), shift, written, 0.0)) if return_attention \
+            else generated
+
+    def _prompt_rows(self, prompt, batch_size):
+        """<bos> + prompt as a list of token-id lists, one per row, each checked against the vocabulary."""
+        bos, vocab = self.config.bos_id, self.config.decoder.vocab_size
+        if prompt is None:
+            return [[bos]] * batch_size
+        rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else [list(r) if not isinstance(r, int) else r
+                                                                         for r in prompt]
+        if all(isinstance(t, int) for t in rows):
+            rows = [rows] * batch_size  # one prompt for every row
+        if len(rows) != batch_size or not all(isinstance(r, list) for r in rows):
+            raise ValueError(f"prompt must be one list of token ids, or one list per image ({batch_size}), "
+                             f"got {len(rows)} rows")
+        bad = sorted({t for r in rows for t in r if not isinstance(t, int) or not 0 <= t < vocab}, key=str)
+        if bad:
+            raise ValueError(f"prompt token ids {bad} are not in the vocabulary (whole numbers 0 to {vocab - 1})")
+        return [[bos] + r for r in rows]
 
     def decode(self, generated):
         """Token ids (B, T) -> list of strings, one character per token, stopping at <eos>.
@@ -116,9 +176,15 @@ class Captioner(nn.Module):
         A special token before <eos> (only an untrained model writes one) shows as "�", so
         the text always has one character per generated token and per attention map.
         """
-        specials = set(self.tokenizer.all_special_ids)
-        return ["".join("�" if i in specials else self.tokenizer.convert_ids_to_tokens(i)
-                        for i in _until_eos(row, self.config.eos_id)) for row in generated.tolist()]
+        tokenizer = self._tokenizer()
+        ids = generated.tolist() if isinstance(generated, torch.Tensor) else [list(r) for r in generated]
+        vocab = len(tokenizer)
+        bad = sorted({i for row in ids for i in row if not 0 <= i < vocab})
+        if bad:
+            raise ValueError(f"token ids {bad} are not in the vocabulary of {vocab} tokens (0 to {vocab - 1})")
+        specials = set(tokenizer.all_special_ids)
+        return ["".join("�" if i in specials else tokenizer.convert_ids_to_tokens(i)
+                        for i in _until_eos(row, self.config.eos_id)) for row in ids]
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
         """Caption MNIST-like images ((28, 28), (1, 28, 28) or a batch (B, 1, 28, 28), in [0, 1] or uint8).
@@ -126,20 +192,17 @@ class Captioner(nn.Module):
         Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
         Raises BlankImageError for an image with no ink, rather than captioning noise.
         """
-        x = to_image_batch(images).to(next(self.parameters()).device)
+        self._tokenizer()  # before any work: decode() needs it
+        x = self.image_batch(images)
         single = not (hasattr(images, "dim") and images.dim() == 4 or getattr(images, "ndim", 0) == 4)
-        contrast = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).tolist()
-        blank = [i for i, c in enumerate(contrast) if c < 0.1]
-        if blank:
-            raise BlankImageError(f"image {blank[0]} is blank (no ink to caption): draw or pick a digit first")
-        generated, maps = self.generate(x, temperature=temperature, top_k=top_k, generator=generator,
-                                        return_attention=True)
-        g = self.encoder.grid_size
+        check_not_blank(x)  # the same rule as preprocess_drawing's
+        generated, maps = self._generate(x, None, temperature, top_k, generator, use_cache=True,
+                                         return_attention=True, prompt=None)
+        gh, gw = self.encoder.grid_size
         results = []
         for text, attn, image in zip(self.decode(generated), maps, x):
             n = len(text)
-            L, H, N = attn.shape[1:]
-            results.append(Caption(text, attn[:n].reshape(n, L, H, g, N // g).cpu(), image.cpu()))
+            results.append(Caption(text, attn[:n].unflatten(-1, (gh, gw)).cpu(), image.cpu()))  # (n, L, H, gh, gw)
         return results[0] if single else results
 
     @torch.inference_mode()
@@ -147,28 +210,28 @@ class Captioner(nn.Module):
         """Read a given caption against one image: how likely each character is, and where the
         model looks while reading it (teacher forcing). Returns a Caption with `probs` filled.
         """
-        check_text(self.tokenizer, text)
-        x = to_image_batch(image).to(next(self.parameters()).device)
+        check_text(self._tokenizer(), text)
+        x = self.image_batch(image)
         if x.size(0) != 1:
             raise ValueError(f"score() reads one image at a time, got a batch of {x.size(0)}")
         ids = torch.tensor([self.tokenizer(text)["input_ids"]], device=x.device)  # (1, T + 2): <bos> text <eos>
         if ids.size(1) - 1 > self.config.decoder.block_size:
             raise ValueError(f"text of {len(text)} characters is longer than the model can read "
                              f"({self.config.decoder.block_size - 1})")
-        layers = self.decoder.cross_attention_layers
-        for m in layers:
-            m.keep_weights = True
-        try:
-            logits = self(x, ids[:, :-1])[0, : len(text)]  # (T, vocab): predictions of each character
-            maps = (torch.stack([m.weights[0, :, : len(text)] for m in layers]) if layers  # (L, H, T, N)
-                    else logits.new_zeros(0, self.config.decoder.num_heads, len(text), self.encoder.grid_size**2))
-        finally:
-            for m in layers:
-                m.keep_weights, m.weights = False, None
-        probs = logits.softmax(dim=-1).gather(1, ids[0, 1 : len(text) + 1, None]).squeeze(1)
-        g = self.encoder.grid_size
-        attention = maps.permute(2, 0, 1, 3).reshape(len(text), len(layers), maps.size(1), g, maps.size(-1) // g)
+        T, memory = len(text), self.encode_images(x)
+        logits, weights = self.decoder(ids[:, :-1], memory, need_weights=True)  # weights: L × (1, H, T + 1, N)
+        logits = logits[0, :T]  # (T, vocab): the predictions of each character
+        maps = (torch.stack([w[0, :, :T] for w in weights]) if weights  # (L, H, T, N)
+                else logits.new_zeros(0, self.config.decoder.num_heads, T, memory.size(1)))
+        probs = logits.softmax(dim=-1).gather(1, ids[0, 1 : T + 1, None]).squeeze(1)
+        attention = maps.permute(2, 0, 1, 3).unflatten(-1, self.encoder.grid_size)  # (T, L, H, gh, gw)
         return Caption(text, attention.cpu(), x[0].cpu(), probs.cpu())
+
+    def _tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this captioner has no tokenizer, so it cannot read or write text: build it with "
+                             "Captioner.for_mnist(config), or pass one as Captioner(config, tokenizer)")
+        return self.tokenizer
 
     def save_pretrained(self, folder):
         """Write model.safetensors, config.json and the tokenizer files into `folder`, replacing them as a unit."""
@@ -179,6 +242,32 @@ class Captioner(nn.Module):
     def from_pretrained(cls, folder, device="cpu"):
         """Rebuild a captioner from save_pretrained's folder, with clear errors for broken ones (see checkpoint.py)."""
         return load_captioner(cls, folder, device)
+
+
+def _check_generation(max_new_tokens, temperature, top_k, room):
+    """Refuse generation settings that cannot work, saying why; returns max_new_tokens (its default: room)."""
+    if max_new_tokens is None:
+        max_new_tokens = room
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a whole number ≥ 0, got {max_new_tokens!r}")
+    if max_new_tokens > room:
+        raise ValueError(f"max_new_tokens={max_new_tokens} does not fit: <bos>, the prompt and the new tokens must "
+                         f"fit in block_size, which leaves room for {max(room, 0)} new tokens")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number ≥ 0 (0 is greedy), got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"top_k must be None (no limit) or a whole number ≥ 1, got {top_k!r}")
+    return max_new_tokens
+
+
+def _left_align(steps, shift, count, pad):
+    """steps (B, S, ...) -> (B, T, ...): row i's `count[i]` values from step `shift[i]` on, then `pad`."""
+    T = int(count.max())
+    extra = [1] * (steps.dim() - 2)  # the trailing dims, for broadcasting
+    index = (shift[:, None] + torch.arange(T, device=steps.device)).clamp(max=steps.size(1) - 1)  # (B, T)
+    index = index.view(*index.shape, *extra).expand(-1, -1, *steps.shape[2:])
+    keep = (torch.arange(T, device=steps.device) < count[:, None]).view(-1, T, *extra)
+    return steps.gather(1, index).masked_fill(~keep, pad)
 
 
 def _pick(logits, temperature, top_k, generator):

@@ -1,16 +1,15 @@
 """Where the captioner looks: its cross-attention maps, drawn on the digit.
 
 A Caption holds, for every character the model wrote, the cross-attention weights of the step
-that wrote it: (chars, layers, heads, grid, grid), each map summing to 1 over the patches.
+that wrote it: (chars, layers, heads, grid_h, grid_w), each map summing to 1 over the patches.
 This file turns those numbers into pictures, in three layers:
 
 - array helpers (`caption_maps`, `attention_map`, `upsample`, `overlay`, `encoder_mixing`,
   `rollout_map`), which return numpy arrays that tests and the widgets use;
 - plots (`plot_attention`, `plot_heads`, `plot_rollout`, `plot_caption_strip`), which return
   matplotlib Figures built without pyplot, so they work in scripts and tests as well as notebooks;
-- `render_strip`, the caption strip drawn with numpy and PIL only: about 3 ms to a PNG where the
-  matplotlib strip takes about half a second (2-core CPU), fast enough for every stroke of the
-  drawing pad.
+- `render_strip`, the caption strip drawn with numpy and PIL only: a hundred times faster than the
+  matplotlib strip, fast enough for every stroke of the drawing pad.
 
 Nothing here assumes a patch size: the grid comes from the maps themselves.
 """
@@ -25,7 +24,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from .attention import MultiHeadAttention
+from .layers import pair
+from .vit import VisionTransformer
 
 CMAP = "inferno"  # dark = ignored, bright = looked at; readable in grey and by most colour-blind readers
 ALPHA = 0.6  # how much of each pixel is heat rather than digit
@@ -36,24 +36,24 @@ ALPHA = 0.6  # how much of each pixel is heat rather than digit
 
 
 def caption_maps(caption, layer=None, head=None):
-    """Every character's map as one array (chars, grid, grid), each map summing to 1.
+    """Every character's map as one array (chars, grid_h, grid_w), each map summing to 1.
 
     layer, head: an index, or None for the mean over layers / heads (a mean of maps that each
     sum to 1 still sums to 1).
     """
-    attn = caption.attention  # (chars, layers, heads, grid, grid)
+    attn = caption.attention  # (chars, layers, heads, grid_h, grid_w)
     _, L, H = attn.shape[:3]
     if layer is not None:
         layer = _checked(layer, L, "layer", f"the model has {L} cross-attention layers")
     if head is not None:
         head = _checked(head, H, "head", f"each layer has {H} heads")
-    attn = attn.mean(1) if layer is None else attn[:, layer]  # (chars, heads, grid, grid)
-    attn = attn.mean(1) if head is None else attn[:, head]  # (chars, grid, grid)
+    attn = attn.mean(1) if layer is None else attn[:, layer]  # (chars, heads, grid_h, grid_w)
+    attn = attn.mean(1) if head is None else attn[:, head]  # (chars, grid_h, grid_w)
     return attn.double().numpy()  # float64, so sums are exact to print
 
 
 def attention_map(caption, char, layer=None, head=None):
-    """One character's cross-attention as a (grid, grid) array that sums to 1.
+    """One character's cross-attention as a (grid_h, grid_w) array that sums to 1.
 
     char: the character's position in caption.text (negative counts from the end).
     layer, head: an index, or None for the mean (see `caption_maps`).
@@ -64,26 +64,27 @@ def attention_map(caption, char, layer=None, head=None):
 
 
 def upsample(attention, image_size=28):
-    """(..., grid, grid) -> (..., image_size, image_size): each pixel takes the weight of its patch.
+    """(..., grid_h, grid_w) -> (..., H, W): each pixel takes the weight of its patch.
 
-    Nearest-neighbour on purpose: the model saw patches, so the map shows patches, not a blur.
-    Works for any grid, also one that does not divide the image (a timm encoder resizes the digit).
+    image_size: H and W, as an int (square) or a pair. Nearest-neighbour on purpose: the model saw
+    patches, so the map shows patches, not a blur. Works for any grid, also one that does not
+    divide the image (a timm encoder resizes the digit).
     """
     attention = np.asarray(attention)
-    grid = attention.shape[-1]
-    patch_of = np.arange(image_size) * grid // image_size  # which patch row/column each pixel lies in
-    return attention[..., patch_of[:, None], patch_of[None, :]]
+    (H, W), (gh, gw) = pair(image_size), attention.shape[-2:]
+    rows, cols = np.arange(H) * gh // H, np.arange(W) * gw // W  # which patch row/column each pixel lies in
+    return attention[..., rows[:, None], cols[None, :]]
 
 
 def overlay(image, attention, vmax=None, alpha=ALPHA, cmap=CMAP):
     """The digit in grey with the map's colours blended on top: (..., H, W, 3) float RGB in [0, 1].
 
-    image: (H, W) or (1, H, W) in [0, 1]. attention: (..., grid, grid).
+    image: (H, W) or (1, H, W) in [0, 1]. attention: (..., grid_h, grid_w).
     vmax: the weight drawn brightest (default: the largest in `attention`), so several maps
     drawn with one vmax share one colour scale.
     """
     image = np.asarray(image, dtype=np.float64).reshape(np.shape(image)[-2:])  # (H, W)
-    heat = upsample(attention, image.shape[-1]) / (vmax or np.max(attention))  # (..., H, W) in [0, 1]
+    heat = upsample(attention, image.shape) / (vmax or np.max(attention))  # (..., H, W) in [0, 1]
     colours = colormap_lut(cmap)[np.clip(np.rint(heat * 255), 0, 255).astype(np.intp)]  # (..., H, W, 3)
     return (1 - alpha) * image[..., None] + alpha * colours
 
@@ -118,19 +119,13 @@ def encoder_mixing(model, image):
 
     Row j is how much of each input patch ends up in patch embedding j; each row sums to 1.
     """
-    layers = [m for m in model.encoder.modules() if isinstance(m, MultiHeadAttention)]
-    if not layers:
+    if not isinstance(model.encoder, VisionTransformer):
         raise ValueError(f"rollout needs the encoder's attention weights, and a {type(model.encoder).__name__} "
-                         "does not keep them; use crossmodal's VisionTransformer encoder")
-    for m in layers:
-        m.keep_weights = True
-    try:
-        with torch.inference_mode():
-            model.encode_images(torch.as_tensor(image).reshape(1, 1, *np.shape(image)[-2:]).to(_device(model)))
-        means = [m.weights[0].mean(0).double().cpu() for m in layers]  # (T, T) each, T = prefix + N tokens
-    finally:
-        for m in layers:
-            m.keep_weights, m.weights = False, None
+                         "does not return them; use crossmodal's VisionTransformer encoder")
+    with torch.inference_mode():
+        x = torch.as_tensor(image).reshape(1, -1, *np.shape(image)[-2:]).to(model.device)  # (1, C, H, W)
+        _, weights = model.encode_images(x, need_weights=True)  # one (1, heads, T, T) per ViT block
+    means = [w[0].mean(0).double().cpu() for w in weights]  # (T, T) each, T = prefix + N tokens
     eye = torch.eye(len(means[0]), dtype=torch.float64)
     mixing = eye
     for a in means:
@@ -141,8 +136,8 @@ def encoder_mixing(model, image):
 
 
 def rollout_map(caption, char, mixing):
-    """(grid, grid), summing to 1: the input patches behind character `char`'s mean cross-attention."""
-    a = attention_map(caption, char)  # (grid, grid) over patch embeddings
+    """(grid_h, grid_w), summing to 1: the input patches behind character `char`'s mean cross-attention."""
+    a = attention_map(caption, char)  # (grid_h, grid_w) over patch embeddings
     return (a.reshape(-1) @ mixing).reshape(a.shape)  # over input patches
 
 
@@ -258,7 +253,7 @@ def render_strip(caption, layer=None, head=None, scale=2, label_height=18, row_l
     all on one colour scale, the character written under its tile. row_length: at most this many
     tiles per row, wrapping after a space where one fits (None: one row).
     """
-    maps = caption_maps(caption, layer, head)  # (n, grid, grid)
+    maps = caption_maps(caption, layer, head)  # (n, grid_h, grid_w)
     tiles = np.rint(overlay(caption.image, maps, maps.max()) * 255).astype(np.uint8)  # (n, H, W, 3)
     tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)  # nearest-neighbour zoom
     rows = [_strip_row(tiles[row], caption.text[row], label_height) for row in _wrap(caption.text, row_length)]
@@ -316,7 +311,3 @@ def _checked(index, size, name, context):
         raise IndexError(f"{name} {index!r} is out of range: {context} (use 0 to {size - 1}, or None for the mean)"
                          if name != "char" else f"char {index!r} is out of range: {context}")
     return int(index) % size
-
-
-def _device(model):
-    return next(model.parameters()).device

@@ -70,9 +70,35 @@ def test_module_equals_nn_multihead_attention(cross, masked):
         ours.fused = fused
         got = ours(x, None if not cross else context, mask=mask)
         assert (got - expected).abs().max() <= TOL
-    ours.keep_weights = True
-    ours(x, None if not cross else context, mask=mask)
-    assert (ours.weights - ref_weights).abs().max() <= TOL
+    for fused in (True, False):  # asking for the weights takes the written-out path either way
+        ours.fused = fused
+        got, kv_cache, weights = ours(x, None if not cross else context, mask=mask, need_weights=True)
+        assert kv_cache is None and (got - expected).abs().max() <= TOL
+        assert (weights - ref_weights).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_kv_cache_inside_the_module_equals_one_pass(cross):
+    """Self-attention appends the new tokens' keys and values; cross-attention reuses the context's."""
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(16, 4)
+    x, context = torch.randn(2, 7, 16), torch.randn(2, 9, 16) if cross else None
+    full = attn(x, context, is_causal=not cross)
+    parts, kv_cache = [], None
+    for start, end in [(0, 3), (3, 4), (4, 7)]:  # a prompt, then new tokens
+        out, kv_cache, weights = attn(x[:, start:end], context, is_causal=not cross, kv_cache=kv_cache,
+                                      use_cache=True)
+        parts.append(out)
+        assert weights is None
+    assert kv_cache[0].shape == (2, 4, 9 if cross else 7, 4)  # (B, H, S, hd)
+    assert (torch.cat(parts, dim=1) - full).abs().max() <= TOL
+
+
+def test_modules_keep_no_state_between_calls():
+    attn = MultiHeadAttention(8, 2)
+    before = set(vars(attn))
+    attn(torch.randn(1, 3, 8), need_weights=True)
+    assert set(vars(attn)) == before  # nothing stored on the module: the caller got the weights
 
 
 def test_set_fused_attention_switches_every_module():

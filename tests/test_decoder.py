@@ -68,3 +68,28 @@ def test_gpt2_with_more_cross_attention_is_refused():
     gpt2 = GPT2LMHeadModel(gpt2_config_for(DecoderConfig(vocab_size=40, dim=32, depth=2, num_heads=2)))
     with pytest.raises(ValueError, match="cross-attention in layer 0"):
         load_gpt2_weights(Decoder(cfg), gpt2)
+
+
+def test_cache_without_memory_is_the_text_only_decoder_or_a_clear_error():
+    torch.manual_seed(0)
+    decoder = Decoder(DecoderConfig(vocab_size=40, dim=32, depth=2, num_heads=2, gated=False)).eval()
+    tokens = torch.randint(0, 40, (2, 6))
+    with torch.no_grad():
+        cache = KVCache(2)
+        cached = torch.cat([decoder(tokens[:, :4], None, cache), decoder(tokens[:, 4:], None, cache)], dim=1)
+        assert (cached - decoder(tokens)).abs().max() <= 1e-5  # no image: cross-attention is skipped, as uncached
+        cache = KVCache(2)
+        decoder(tokens[:, :4], torch.randn(2, 16, 32), cache)
+        with pytest.raises(ValueError, match="pass the same memory on every step"):
+            decoder(tokens[:, 4:], None, cache)
+
+
+def test_decoder_returns_cross_attention_weights_when_asked():
+    torch.manual_seed(0)
+    decoder = Decoder(DecoderConfig(vocab_size=40, dim=32, depth=4, num_heads=2, cross_attention_every=2)).eval()
+    tokens, memory = torch.randint(0, 40, (2, 6)), torch.randn(2, 16, 32)
+    with torch.no_grad():
+        logits, weights = decoder(tokens, memory, need_weights=True)
+        assert torch.allclose(logits, decoder(tokens, memory), atol=1e-5)
+    assert [tuple(w.shape) for w in weights] == [(2, 2, 6, 16)] * 2  # one (B, H, T, N) per cross-attention layer
+    assert torch.allclose(weights[0].sum(-1), torch.ones(2, 2, 6))

@@ -141,7 +141,6 @@ def test_rollout_maps_sum_to_one(patch_size, class_token):
     rolled = viz.rollout_map(caption, 0, mixing)
     assert rolled.shape == (28 // patch_size,) * 2 and rolled.sum() == pytest.approx(1, abs=1e-5)
     np.testing.assert_allclose(viz.rollout_map(caption, 0, np.eye(n)), viz.attention_map(caption, 0))  # no mixing
-    assert all(m.weights is None and not m.keep_weights for m in model.encoder.modules() if hasattr(m, "keep_weights"))
 
 
 def test_rollout_explains_why_it_needs_our_vit():

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from crossmodal import preprocess_drawing, viz
+from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig, preprocess_drawing, viz
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
 from crossmodal.widgets.drawing_pad import HERE, PROMPT, STRIP_ROW
 
@@ -147,6 +147,17 @@ def test_explorer_highlights_the_chosen_character(explorer):
     explorer.char.value = 0
     text = explorer.caption.text
     assert f"<mark style='background: #fdbb2d; padding: 0 1px'>{text[0]}</mark>" in explorer.caption_html.value
+
+
+def test_explorer_of_a_blind_captioner_shows_captions_and_says_there_are_no_maps():
+    torch.manual_seed(0)
+    config = CaptionerConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
+                             DecoderConfig(dim=32, depth=2, num_heads=2, block_size=12, cross_attention_every=0))
+    blind = AttentionExplorer(Captioner.for_mnist(config).eval(), seven()[None])
+    assert "<mark" in blind.caption_html.value and "no maps" in blind.numbers.value
+    assert [value for _, value in blind.head.options] == [-1, 0, 1]
+    blind.head.value = 1  # the controls still work
+    assert "no maps" in blind.numbers.value
 
 
 # --- colab -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import torch
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
-from ..data import BlankImageError, preprocess_drawing
+from ..inputs import BlankImageError, preprocess_drawing
 from ..viz import render_strip
 
 HERE = Path(__file__).parent

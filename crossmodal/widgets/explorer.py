@@ -29,7 +29,8 @@ class AttentionExplorer(widgets.VBox):
                                       continuous_update=False)  # one redraw on release, not a queue while dragging
         self.layer = widgets.Dropdown(options=[("mean", MEAN)] + [(str(i), i) for i in range(len(cross))],
                                       value=MEAN, description="layer", layout=widgets.Layout(width="160px"))
-        self.head = widgets.Dropdown(options=[("mean", MEAN)] + [(str(h), h) for h in range(cross[0].num_heads)],
+        heads = model.config.decoder.num_heads  # also for a blind captioner, which has no cross-attention layer
+        self.head = widgets.Dropdown(options=[("mean", MEAN)] + [(str(h), h) for h in range(heads)],
                                      value=MEAN, description="head", layout=widgets.Layout(width="160px"))
         self.caption_html = widgets.HTML()
         self.picture = widgets.Image(format="png", layout=widgets.Layout(width="340px"))
@@ -58,6 +59,10 @@ class AttentionExplorer(widgets.VBox):
         caption, char = self.caption, self.char.value
         layer, head = _or_none(self.layer.value), _or_none(self.head.value)
         self.caption_html.value = _highlighted(caption.text, char) + self._truth()
+        if caption.attention.size(1) == 0:  # a blind captioner (cross_attention_every=0) writes without looking
+            self.picture.value = b""
+            self.numbers.value = "<small>this captioner has no cross-attention layers: no maps to show</small>"
+            return
         fig = plot_attention(caption, char, layer, head)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90)

@@ -50,7 +50,7 @@ in_colab = enable_colab()  # Colab needs its custom widget manager for the explo
 
 model = crossmodal.load_pretrained()  # the shipped captioner: no training, no download
 images, labels = crossmodal.load_mnist(train=False)  # the 10,000 test images, never trained on
-layers, heads, g = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads, model.encoder.grid_size
+layers, heads, (g, _) = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads, model.encoder.grid_size
 p = 28 // g  # patch size in pixels
 print(f"{g}×{g} patches of {p}×{p} pixels; {layers} cross-attention layers of {heads} heads each")
 

@@ -1,0 +1,134 @@
+"""The input contract: what pictures the captioner accepts, and one rule for "blank".
+
+Images everywhere in crossmodal are float tensors in [0, 1], white ink on black, (B, 1, 28, 28)
+for the MNIST captioner; the encoder normalises them itself (its mean/std travel with it).
+
+- `to_image_batch` checks and converts what a caller hands the model (tensor, numpy or PIL);
+- `preprocess_drawing` turns a drawing of any size or colour into an MNIST-like image;
+- `find_ink` is the one rule for ink: a pixel that stands out from the paper (the border) by
+  more than INK_THRESHOLD. An image without ink is blank, and `BlankImageError` says so.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+INK_THRESHOLD = 0.1  # a pixel is ink when it is over 10% of the way from the paper's shade to full ink
+
+
+class BlankImageError(ValueError):
+    """The picture holds no ink: there is nothing to caption."""
+
+
+def find_ink(image):
+    """(H, W) in [0, 1] -> (the image as white ink on black paper, bool (H, W) mask of its ink).
+
+    The paper's shade is the median of the border; dark ink on light paper is flipped first,
+    then the paper is stretched to 0 and full ink stays 1.
+    """
+    background = torch.cat([image[0], image[-1], image[:, 0], image[:, -1]]).median()  # the border is paper
+    if background > 0.5:
+        image, background = 1 - image, 1 - background  # dark ink on light paper: flip to MNIST's white on black
+    image = ((image - background) / (1 - background)).clamp(0, 1)
+    return image, image > INK_THRESHOLD
+
+
+def check_not_blank(images):
+    """Raise BlankImageError for the first image of a batch (B, C, H, W) that has no ink."""
+    for i, image in enumerate(images):
+        if not find_ink(image.mean(0))[1].any():
+            raise BlankImageError(f"image {i} is blank (no ink to caption): draw or pick a digit first")
+
+
+def to_image_batch(images, image_size=(28, 28), in_chans=1):
+    """Check and convert input to a batch (B, in_chans, H, W) float in [0, 1]; (H, W) = image_size.
+
+    Takes a tensor, numpy array or PIL image shaped (H, W) (one channel only), (C, H, W) or
+    (B, C, H, W), as uint8 0–255 or float 0–1. Anything else is refused with the reason.
+    """
+    x = _as_tensor(images)
+    shape, (H, W), C = tuple(x.shape), image_size, in_chans
+    if x.dim() == 2 and C == 1:
+        x = x[None]  # (H, W) -> (1, H, W)
+    if x.dim() == 3 and x.size(0) == C:
+        x = x[None]  # (C, H, W) -> (1, C, H, W)
+    if x.dim() != 4 or x.shape[1:] != (C, H, W):
+        if C == 1:
+            channels = shape[-1] if len(shape) == 3 and shape[-1] in (3, 4) else shape[-3] if len(shape) >= 3 else 1
+            hint = " (it looks like colour: convert to grayscale)" if channels in (3, 4) else ""
+            expected = f"{H}×{W} grayscale images shaped ({H}, {W}), (1, {H}, {W}) or (B, 1, {H}, {W})"
+        else:
+            hint, expected = "", f"{H}×{W} images of {C} channels shaped ({C}, {H}, {W}) or (B, {C}, {H}, {W})"
+        if (H, W, C) == (28, 28, 1):
+            hint += "; for a picture of any size or colour use crossmodal.preprocess_drawing()"
+        raise ValueError(f"expected {expected}, got {shape}{hint}")
+    return x
+
+
+def _as_tensor(image):
+    """uint8 0–255 or float 0–1 (tensor, numpy or PIL) -> float tensor in [0, 1]."""
+    if not isinstance(image, (torch.Tensor, np.ndarray)):
+        if not hasattr(image, "getbands"):
+            raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
+        image = np.array(image)  # PIL: (H, W) or (H, W, C); a writable copy
+    x = torch.as_tensor(image)
+    if x.dtype == torch.bool:
+        return x.float()
+    if x.dtype == torch.uint8:
+        return x.float() / 255
+    if not x.is_floating_point():
+        raise TypeError(f"expected uint8 (0–255) or float (0–1) pixels, got {x.dtype}")
+    x = x.float()
+    if x.numel() == 0:
+        raise ValueError("the image is empty (it has no pixels)")
+    if not torch.isfinite(x).all():
+        raise ValueError("the image contains NaN or infinite values")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(
+            f"float pixels must lie in [0, 1], got values from {x.min().item():.3g} to {x.max().item():.3g}; "
+            "divide 0–255 values by 255"
+        )
+    return x
+
+
+def preprocess_drawing(drawing):
+    """Turn a drawing into what the model expects: (1, 28, 28) float in [0, 1], white on black.
+
+    Any size; white-on-black or black-on-white (or ink on a transparent background); uint8 or
+    float; PIL, numpy (H, W[, C]) or tensor ((C,) H, W). MNIST's own recipe: crop to the ink, fit
+    it in a 20×20 box keeping its aspect, then centre its centre of mass in a 28×28 frame.
+    Raises BlankImageError when there is no ink (see `find_ink`).
+    """
+    x = _as_tensor(drawing)
+    is_tensor = isinstance(drawing, torch.Tensor)
+    if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
+        x = x if is_tensor else x.permute(2, 0, 1)
+        if x.size(0) == 4 and x[3].min() < x[3].max():
+            x = x[3]  # the alpha channel is where the ink is (a canvas with a transparent background)
+        elif x.size(0) in (1, 3, 4):
+            x = x[:3].mean(0)
+        else:
+            raise ValueError(f"expected 1, 3 or 4 colour channels, got an image shaped {tuple(drawing.shape)}")
+    if x.dim() != 2:
+        raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
+
+    x, ink = find_ink(x)
+    if not ink.any():
+        raise BlankImageError("the drawing is blank: draw a digit first")
+
+    rows, cols = ink.any(1).nonzero().squeeze(1), ink.any(0).nonzero().squeeze(1)
+    x = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # crop to the ink
+    h, w = x.shape
+    scale = 20 / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=scale < 1, align_corners=False)[0, 0]
+    x = (x / x.max()).clamp(0, 1)  # full contrast, like MNIST's strokes
+
+    ys, xs = torch.arange(size[0], dtype=torch.float32), torch.arange(size[1], dtype=torch.float32)
+    mass = x.sum()
+    cy, cx = (x.sum(1) @ ys) / mass, (x.sum(0) @ xs) / mass  # centre of mass in the box
+    top, left = round(13.5 - cy.item()), round(13.5 - cx.item())  # pixel centres: 13.5 is the middle
+    top, left = min(max(top, 0), 28 - size[0]), min(max(left, 0), 28 - size[1])
+    out = torch.zeros(28, 28)
+    out[top : top + size[0], left : left + size[1]] = x
+    return out[None]
