@@ -150,8 +150,11 @@ def load_captioner(cls, folder, device="cpu"):
     if len(tokenizer) != config.decoder.vocab_size:
         raise ValueError(f"tokenizer in {folder} has {len(tokenizer)} tokens but the config expects "
                          f"{config.decoder.vocab_size}: the files come from different checkpoints")
-    with torch.device("meta"):  # the model's shapes, without allocating its memory
-        expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
+    try:
+        with torch.device("meta"):  # the model's shapes, without allocating its memory
+            expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
+    except (ValueError, TypeError, ZeroDivisionError) as err:
+        raise ValueError(f"{folder / CONFIG} does not describe a model that can be built: {err}") from None
     _check_shapes(folder / WEIGHTS, expected)
     model = cls(config, tokenizer)
     try:

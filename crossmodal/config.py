@@ -3,8 +3,9 @@
 Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own model.
 """
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import get_type_hints
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
 from .layers import pair
 
@@ -77,18 +78,30 @@ class CaptionerConfig:
 
 
 def check_types(obj, prefix=""):
-    """Raise ValueError for a field whose value is not of its declared type (bool, int, float or str)."""
+    """Raise ValueError for a field whose value does not have its declared type (JSON's lists count as tuples)."""
     hints = get_type_hints(type(obj))
     for f in fields(obj):
         value, kind = getattr(obj, f.name), hints[f.name]
-        ok = {bool: isinstance(value, bool), str: isinstance(value, str),
-              int: isinstance(value, int) and not isinstance(value, bool),
-              float: isinstance(value, (int, float)) and not isinstance(value, bool)}.get(kind, True)
-        if not ok:
-            raise ValueError(f"{prefix}{f.name} must be a {kind.__name__}, got {value!r}")
+        if not is_dataclass(kind) and not _matches(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else str(kind)
+            raise ValueError(f"{prefix}{f.name} must be of type {name}, got {value!r}")
 
 
-POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads", "mlp_ratio", "vocab_size",
+def _matches(value, kind):
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
+        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds))
+    if kind in (int, float):  # an int is a fine float; a bool is neither
+        return isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads", "mlp_ratio", "std", "vocab_size",
             "block_size")
 
 

@@ -9,9 +9,11 @@ nanoGPT's configurator, but typed and without exec.
 
 import argparse
 import inspect
+import json
 import re
 from dataclasses import fields, is_dataclass, replace
-from typing import get_type_hints
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
 
 def add_flags(parser, config, prefix="", skip=()):
@@ -25,14 +27,14 @@ def add_flags(parser, config, prefix="", skip=()):
             add_flags(parser, value, name + ".", skip)
             continue
         kind = hints[f.name]
-        help_text = f"{comments.get(f.name, '')} (default: {str(value).lower() if kind is bool else value})"
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=_PARSERS.get(kind, kind),
-                            default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text.strip())
+        shown = str(value).lower() if kind is bool else ",".join(map(str, value)) if isinstance(value, tuple) else value
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=_parser(kind), default=argparse.SUPPRESS,
+                            metavar=_metavar(kind), help=f"{comments.get(f.name, '')} (default: {shown})".strip())
 
 
 def given(args, config):
     """{'decoder.gated': True, ...}: the flags of `config`'s fields that the command line set."""
-    names = set(_names(config))
+    names = flatten(config)
     return {k: v for k, v in vars(args).items() if k in names}
 
 
@@ -50,16 +52,42 @@ def apply(config, values):
 
 
 def flatten(config, prefix=""):
-    """{'dotted.name': value} of every field, for comparing two configs."""
+    """{'dotted.name': value} of every field, values as JSON has them (tuples as lists), to compare configs."""
     out = {}
     for f in fields(config):
         value = getattr(config, f.name)
-        out.update(flatten(value, f"{prefix}{f.name}.") if is_dataclass(value) else {prefix + f.name: value})
+        out.update(flatten(value, f"{prefix}{f.name}.") if is_dataclass(value)
+                   else {prefix + f.name: json.loads(json.dumps(value))})
     return out
 
 
-def _names(config):
-    return list(flatten(config))
+def _parser(kind):
+    """text -> value for a field's type: bool (true/false), int, float, str, a tuple ("4,7") or a union of these."""
+    origin, args = get_origin(kind), get_args(kind)
+    if kind is bool:
+        return _bool
+    if origin is tuple:
+        return lambda text: tuple(_parser(args[0])(t) for t in text.split(","))
+    if origin in (Union, UnionType):
+        def parse(text):
+            for option in args:
+                try:
+                    return _parser(option)(text)
+                except (ValueError, argparse.ArgumentTypeError):
+                    pass
+            raise argparse.ArgumentTypeError(f"expected {_metavar(kind)}, got {text!r}")
+        return parse
+    return kind
+
+
+def _metavar(kind):
+    """INT, FLOAT, BOOL, STR; FLOAT,... for a tuple; INT|INT,INT for a union."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is tuple:
+        return ",".join("..." if a is Ellipsis else _metavar(a) for a in args)
+    if origin in (Union, UnionType):
+        return "|".join(_metavar(a) for a in args)
+    return kind.__name__.upper()
 
 
 def _bool(text):
@@ -86,5 +114,3 @@ def _comments(cls):
             above = []
     return comments
 
-
-_PARSERS = {bool: _bool}

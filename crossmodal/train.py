@@ -227,7 +227,8 @@ def _settings(args):
         cfg = TrainConfig(**json.loads((out / TRAINER_STATE).read_text())["train_config"])
         model_config = CaptionerConfig.from_dict(json.loads((out / "config.json").read_text()))
         saved = {**flatten(cfg), **flatten(model_config)}
-        changed = [f"--{k.replace('_', '-')} {v} (it used {saved[k]})" for k, v in values.items() if saved[k] != v]
+        asked = {**flatten(apply(cfg, values)), **flatten(apply(model_config, values))}
+        changed = [f"--{k.replace('_', '-')} {asked[k]} (it used {saved[k]})" for k in values if asked[k] != saved[k]]
         if changed:
             raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
                              f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")

@@ -143,3 +143,52 @@ def test_train_cli_rejects_a_malformed_boolean(capsys):
     with pytest.raises(SystemExit):
         train_cli.main(["--decoder.gated", "maybe"])
     assert "expected true or false, got 'maybe'" in capsys.readouterr().err
+
+
+# --- checkpoints: config.json and the weights' header are checked before anything is built ---
+
+@pytest.mark.parametrize("part, key, value, message", [
+    ("vision", "dim", "64", "vision.dim must be of type int, got '64'"),
+    ("decoder", "num_heads", 0, "decoder.num_heads must be above 0"),
+    ("decoder", "dim", 33, r"decoder.dim \(33\) must be a multiple of decoder.num_heads"),
+    ("decoder", "gated", "yes", "decoder.gated must be of type bool"),
+    ("vision", "patch_size", [7, "7"], "vision.patch_size must be of type"),
+    (None, "eos_id", 99, "eos_id must be a token id below"),
+    ("vision", "dim", 4096, r"model.safetensors does not fit its config.json: .* is \(.*32\), the config needs"),
+    ("vision", "timm_model", "hf-hub:timm/vit_tiny_patch16_224.augreg_in21k", "never downloads"),
+])
+def test_checkpoint_config_is_checked_before_building(tiny_model, tmp_path, monkeypatch, part, key, value, message):
+    def no_network(*args, **kwargs):
+        raise AssertionError("from_pretrained reached for the network")
+
+    def only_on_meta(linear, real=torch.nn.Linear.reset_parameters):
+        assert linear.weight.is_meta, "the model was built (its memory allocated) before the checkpoint was checked"
+        real(linear)
+
+    monkeypatch.setattr("socket.socket.connect", no_network)
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", only_on_meta)
+    tiny_model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (config[part] if part else config)[key] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message) as error:
+        Captioner.from_pretrained(tmp_path)
+    assert str(tmp_path) in str(error.value)  # names the file at fault
+
+
+def test_from_pretrained_moves_the_model_to_the_device(tiny_model, tmp_path, monkeypatch):
+    """Loading copies the weights into CPU parameters; the model must then move (no GPU needed to check)."""
+    tiny_model.save_pretrained(tmp_path)
+    moved = []
+    monkeypatch.setattr(Captioner, "to", lambda self, device: moved.append(str(device)) or self)
+    Captioner.from_pretrained(tmp_path, device="cuda:1")
+    assert moved == ["cuda:1"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_load_pretrained_on_the_gpu():
+    from crossmodal import load_pretrained
+
+    model = load_pretrained(device="cuda")
+    assert all(p.device.type == "cuda" for p in model.parameters())
+    assert model.caption(torch.zeros(28, 28).index_fill_(1, torch.tensor([13, 14]), 1.0)).text.startswith("This is")
