@@ -26,11 +26,16 @@ def find_ink(image):
     The paper's shade is the median of the border; dark ink on light paper is flipped first,
     then the paper is stretched to 0 and full ink stays 1.
     """
-    background = torch.cat([image[0], image[-1], image[:, 0], image[:, -1]]).median()  # the border is paper
+    background = border(image).median()  # the border is paper
     if background > 0.5:
         image, background = 1 - image, 1 - background  # dark ink on light paper: flip to MNIST's white on black
     image = ((image - background) / (1 - background)).clamp(0, 1)
     return image, image > INK_THRESHOLD
+
+
+def border(image):
+    """The outermost pixels of an (H, W) image, as one vector: where the paper shows."""
+    return torch.cat([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
 def check_not_blank(images):
@@ -70,7 +75,7 @@ def _as_tensor(image):
     if not isinstance(image, (torch.Tensor, np.ndarray)):
         if not hasattr(image, "getbands"):
             raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
-        image = np.array(image)  # PIL: (H, W) or (H, W, C); a writable copy
+        return _pil_pixels(image)
     x = torch.as_tensor(image)
     if x.dtype == torch.bool:
         return x.float()
@@ -95,20 +100,14 @@ def preprocess_drawing(drawing):
     """Turn a drawing into what the model expects: (1, 28, 28) float in [0, 1], white on black.
 
     Any size; white-on-black or black-on-white (or ink on a transparent background); uint8 or
-    float; PIL, numpy (H, W[, C]) or tensor ((C,) H, W). MNIST's own recipe: crop to the ink, fit
-    it in a 20×20 box keeping its aspect, then centre its centre of mass in a 28×28 frame.
+    float; PIL (any mode: palette, 16-bit, EXIF-rotated), numpy (H, W[, C]) or tensor ((C,) H, W).
+    MNIST's own recipe: crop to the ink, fit it in a 20×20 box keeping its aspect, then centre its
+    centre of mass in a 28×28 frame.
     Raises BlankImageError when there is no ink (see `find_ink`).
     """
     x = _as_tensor(drawing)
-    is_tensor = isinstance(drawing, torch.Tensor)
     if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
-        x = x if is_tensor else x.permute(2, 0, 1)
-        if x.size(0) == 4 and x[3].min() < x[3].max():
-            x = x[3]  # the alpha channel is where the ink is (a canvas with a transparent background)
-        elif x.size(0) in (1, 3, 4):
-            x = x[:3].mean(0)
-        else:
-            raise ValueError(f"expected 1, 3 or 4 colour channels, got an image shaped {tuple(drawing.shape)}")
+        x = _grey(x if isinstance(drawing, torch.Tensor) else x.permute(2, 0, 1))
     if x.dim() != 2:
         raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
 
@@ -132,3 +131,43 @@ def preprocess_drawing(drawing):
     out = torch.zeros(28, 28)
     out[top : top + size[0], left : left + size[1]] = x
     return out[None]
+
+
+def _grey(x):
+    """(C, H, W) grey, grey + alpha, RGB or RGBA -> (H, W) grey.
+
+    Alpha is the ink only when the paper (the border) is transparent, as on a drawing canvas.
+    On opaque paper, see-through pixels (rounded corners, say) show the paper's shade.
+    """
+    C = x.size(0)
+    if C not in (1, 2, 3, 4):
+        raise ValueError(f"expected 1 to 4 colour channels (grey, grey + alpha, RGB, RGBA), "
+                         f"got an image shaped {tuple(x.shape)}")
+    grey = x[:3].mean(0) if C >= 3 else x[0]
+    if C in (2, 4):
+        alpha = x[-1]
+        if border(alpha).median() < 0.5:  # transparent paper: the ink is wherever the picture is opaque
+            return alpha
+        paper = border(grey)[border(alpha) >= 0.5].median()
+        grey = alpha * grey + (1 - alpha) * paper
+    return grey
+
+
+def _pil_pixels(picture):
+    """A PIL image as a float tensor in [0, 1]: (H, W) grey, or (H, W, C) with C = 2 (grey + alpha), 3 or 4.
+
+    Turned upright by its EXIF orientation (phone photos); palette (GIF) colours looked up rather
+    than read as palette indices; 16-bit greys divided by 65535; 32-bit integer or float greys,
+    which have no fixed range, stretched from their darkest to their lightest value.
+    """
+    from PIL import ImageOps
+
+    picture = ImageOps.exif_transpose(picture)
+    if picture.mode in ("I;16", "I;16L", "I;16B", "I", "F"):
+        x = torch.from_numpy(np.asarray(picture, dtype=np.float64))
+        lo, hi = (0.0, 65535.0) if picture.mode.startswith("I;16") else (x.min().item(), x.max().item())
+        return ((x - lo) / max(hi - lo, 1e-12)).clamp(0, 1).float()
+    if picture.mode not in ("L", "LA", "RGB", "RGBA"):  # P (palette), PA, 1, CMYK, YCbCr, ...
+        has_alpha = "A" in picture.getbands() or "transparency" in picture.info
+        picture = picture.convert("RGBA" if has_alpha else "RGB")
+    return torch.from_numpy(np.array(picture)).float() / 255

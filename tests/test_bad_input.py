@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from crossmodal import BlankImageError, Captioner, load_mnist, preprocess_drawing
 
@@ -192,3 +192,147 @@ def test_load_pretrained_on_the_gpu():
     model = load_pretrained(device="cuda")
     assert all(p.device.type == "cuda" for p in model.parameters())
     assert model.caption(torch.zeros(28, 28).index_fill_(1, torch.tensor([13, 14]), 1.0)).text.startswith("This is")
+
+
+# --- python -m crossmodal.caption: every bad file is one line and a non-zero exit; odd formats read right ---
+
+@pytest.fixture(scope="module")
+def shipped():
+    from crossmodal import load_pretrained
+
+    return load_pretrained()
+
+
+@pytest.fixture
+def seven_png(mnist_test, tmp_path):
+    """An MNIST test seven as a plain picture: 112×112 greyscale, dark ink on white paper."""
+    images, labels = mnist_test
+    pixels = (255 - images[labels == 7][0, 0] * 255).round().byte().numpy()
+    path = tmp_path / "seven.png"
+    Image.fromarray(pixels).resize((112, 112), Image.BILINEAR).save(path)
+    return path
+
+
+def run_caption(argv, monkeypatch, capsys, model):
+    from crossmodal import caption as caption_cli
+
+    monkeypatch.setattr(caption_cli, "load_model", lambda checkpoint: model)  # load the shipped model once
+    caption_cli.main([str(a) for a in argv])
+    return capsys.readouterr().out.splitlines()[0]
+
+
+def as_palette_gif(plain, path):
+    plain.convert("RGB").quantize(colors=16).save(path)  # palette indices unrelated to the grey levels
+
+
+def as_animated_gif(plain, path):
+    other = Image.new("L", plain.size, 255)
+    ImageDraw.Draw(other).line([(56, 10), (56, 100)], fill=0, width=10)  # a "one" as the second frame
+    frames = [picture.convert("RGB").quantize(colors=16) for picture in (plain, other)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def as_exif_rotated_jpeg(plain, path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: "rotate 90° clockwise to display", as a phone held sideways writes it
+    plain.rotate(90, expand=True).save(path, exif=exif, quality=95)
+
+
+def as_rgba_with_transparent_corners(plain, path):
+    pixels = np.array(plain.convert("RGBA"))
+    for rows in (slice(0, 16), slice(-16, None)):
+        for cols in (slice(0, 16), slice(-16, None)):
+            pixels[rows, cols] = 0  # rounded-corner style: transparent (and black underneath)
+    Image.fromarray(pixels).save(path)
+
+
+def as_16_bit_png(plain, path):
+    Image.fromarray(np.array(plain).astype(np.uint16) * 257).save(path)  # mode I;16
+
+
+@pytest.mark.parametrize("name, write", [
+    ("palette.gif", as_palette_gif),
+    ("animated.gif", as_animated_gif),
+    ("rotated.jpg", as_exif_rotated_jpeg),
+    ("corners.png", as_rgba_with_transparent_corners),
+    ("grey_alpha.png", lambda plain, path: plain.convert("LA").save(path)),
+    ("sixteen_bit.png", as_16_bit_png),
+    ("float32.tiff", lambda plain, path: Image.fromarray(np.array(plain).astype(np.float32) / 255).save(path)),
+    ("int32.tiff", lambda plain, path: Image.fromarray(np.array(plain).astype(np.int32) * 1000).save(path)),
+])
+def test_caption_cli_reads_every_format_like_the_plain_png(seven_png, shipped, tmp_path, monkeypatch, capsys,
+                                                           name, write):
+    plain = run_caption([seven_png], monkeypatch, capsys, shipped)
+    assert plain == "This is the number seven."
+    write(Image.open(seven_png), tmp_path / name)
+    assert run_caption([tmp_path / name], monkeypatch, capsys, shipped) == plain
+
+
+def huge_png(path, side=14_000):
+    """A valid PNG header claiming side×side pixels (past Pillow's limit), without the pixels."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", side, side)  # IHDR width, height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def bad_input(kind, path, good):
+    """Write the input file `kind` names at `path`; `good` is a readable drawing's bytes."""
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not an image")
+    elif kind == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "huge":
+        huge_png(path)
+    elif kind == "blank":
+        Image.new("L", (50, 50), 255).save(path, "PNG")
+    elif kind == "good":
+        path.write_bytes(good)
+
+
+@pytest.mark.parametrize("kind, flags, message", [
+    ("missing", [], "cannot read .*: there is no such file; give the path of an image file"),
+    ("folder", [], "cannot read .*: it is a folder"),
+    ("empty", [], "cannot read .* as an image"),
+    ("text", [], "cannot read .* as an image"),
+    ("truncated", [], "cannot read .* as an image"),
+    ("huge", [], "too large to open safely"),  # 14,000 × 14,000: past Pillow's limit
+    ("blank", [], "is blank"),
+    ("good", ["--attention-png", "missing/maps.png"], "folder .* is not there"),
+    ("good", ["--attention-png", "maps.txt"], "cannot write a .txt"),
+    ("good", ["--attention-png", "maps"], "without extension"),
+    ("good", ["--attention-png", "."], "is a folder"),
+    ("good", ["--checkpoint", "nowhere"], "not a crossmodal checkpoint"),
+])
+def test_caption_cli_explains_every_bad_input_in_one_line(tmp_path, monkeypatch, capsys, kind, flags, message):
+    from crossmodal import caption as caption_cli
+
+    drawing = Image.new("L", (60, 60), 255)
+    ImageDraw.Draw(drawing).line([(10, 10), (50, 10), (25, 55)], fill=0, width=6)
+    drawing.save(tmp_path / "good.png")
+    bad_input(kind, tmp_path / "input.png", (tmp_path / "good.png").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=message) as exit_:
+        caption_cli.main([str(tmp_path / "input.png"), *flags])
+    assert str(exit_.value).startswith("error: ") and "\n" not in str(exit_.value)
+    assert capsys.readouterr().out == ""  # checked before captioning, not after
+
+
+def test_caption_cli_exits_non_zero_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    huge_png(tmp_path / "huge.png")
+    done = subprocess.run([sys.executable, "-m", "crossmodal.caption", str(tmp_path / "huge.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
