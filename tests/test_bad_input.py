@@ -336,3 +336,18 @@ def test_caption_cli_exits_non_zero_without_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "crossmodal.caption", str(tmp_path / "huge.png")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+# --- text ---
+
+def test_a_literal_control_token_in_text_is_refused():
+    """With '<', '>' in the vocabulary, "<eos>" typed as text would otherwise end the caption early."""
+    from crossmodal import build_char_tokenizer, caption_for
+    from crossmodal.tokenizer import check_text
+
+    tokenizer = build_char_tokenizer([caption_for(d) for d in range(10)] + ["<>"])
+    ids = tokenizer("seven<eos>")["input_ids"]
+    assert ids.count(tokenizer.eos_token_id) == 2  # what check_text protects against
+    with pytest.raises(ValueError, match="'<eos>', which the tokenizer reads as its control token"):
+        check_text(tokenizer, "seven<eos>")
+    check_text(tokenizer, "seven <> eos")  # the characters themselves are fine
