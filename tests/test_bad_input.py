@@ -351,3 +351,36 @@ def test_a_literal_control_token_in_text_is_refused():
     with pytest.raises(ValueError, match="'<eos>', which the tokenizer reads as its control token"):
         check_text(tokenizer, "seven<eos>")
     check_text(tokenizer, "seven <> eos")  # the characters themselves are fine
+
+
+# --- MNIST files that are there but broken: named, never misread as missing or loaded silently ---
+
+def broken_mnist(root, which, damage):
+    """MNIST in root/MNIST/raw/ with one test-split file damaged (the others link to the real ones)."""
+    from crossmodal.data import data_root
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for real in (data_root() / "MNIST" / "raw").glob("*-ubyte"):
+        if real.name == f"t10k-{which}-idx{3 if which == 'images' else 1}-ubyte":
+            (raw / real.name).write_bytes(damage(bytearray(real.read_bytes())))
+        else:
+            (raw / real.name).symlink_to(real)
+
+
+def label_twelve(data):
+    data[8 + 5] = 12  # the sixth label (after the 8-byte header)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("which, damage, message", [
+    ("images", lambda data: bytes(data[: len(data) // 2]), "images-idx3-ubyte is truncated or not an MNIST"),
+    ("images", lambda data: b"\x00\x00\x00\x00" + bytes(data[4:]), "images-idx3-ubyte is truncated or not an MNIST"),
+    ("labels", lambda data: bytes(data[:5000]), "labels-idx1-ubyte is truncated or not an MNIST"),
+    ("labels", label_twelve, "holds labels from 0 to 12, not digits 0–9"),
+])
+def test_broken_mnist_files_are_named(mnist_test, tmp_path, which, damage, message):
+    broken_mnist(tmp_path, which, damage)
+    with pytest.raises(RuntimeError, match=message) as error:
+        load_mnist(train=False, root=tmp_path)
+    assert "present but unreadable" in str(error.value) and "CROSSMODAL_DATA" in str(error.value)
