@@ -9,6 +9,8 @@ for the MNIST captioner; the encoder normalises them itself (its mean/std travel
   more than INK_THRESHOLD. An image without ink is blank, and `BlankImageError` says so.
 """
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,13 @@ INK_THRESHOLD = 0.1  # a pixel is ink when it is over 10% of the way from the pa
 
 class BlankImageError(ValueError):
     """The picture holds no ink: there is nothing to caption."""
+
+
+class NotMNISTLikeWarning(UserWarning):
+    """An image does not look like MNIST's white digit on a black margin: its caption means little."""
+
+
+EDGE_LIMIT = 0.25  # MNIST's outer 2-pixel ring averages under 0.04 in every test image; inverted ones 0.97, noise 0.5
 
 
 def find_ink(image):
@@ -43,6 +52,26 @@ def check_not_blank(images):
     for i, image in enumerate(images):
         if not find_ink(image.mean(0))[1].any():
             raise BlankImageError(f"image {i} is blank (no ink to caption): draw or pick a digit first")
+
+
+def check_mnist_like(images):
+    """Warn (NotMNISTLikeWarning) for images of a batch (B, C, H, W) whose outer 2-pixel ring is bright.
+
+    MNIST's digits are white ink centred on black, with an empty margin. A bright edge means dark
+    ink on light paper (an inverted digit: use 1 - image, or preprocess_drawing), noise, or a photo:
+    the model would still name a digit, confidently and meaninglessly. Returns the indices warned about.
+    """
+    edge = torch.ones(images.shape[-2:], dtype=torch.bool, device=images.device)
+    edge[2:-2, 2:-2] = False
+    brightness = images[..., edge].mean(dim=(1, 2))  # (B,)
+    suspicious = (brightness > EDGE_LIMIT).nonzero().flatten().tolist()
+    if suspicious:
+        i = suspicious[0]
+        warnings.warn(f"image {i} does not look like MNIST: its edge is bright ({brightness[i]:.2f} on average) where "
+                      "MNIST's digits are white on a black margin; if it is dark ink on light paper, pass 1 - image "
+                      "or use preprocess_drawing(); if it is noise, its caption means nothing",
+                      NotMNISTLikeWarning, stacklevel=3)
+    return suspicious
 
 
 def to_image_batch(images, image_size=(28, 28), in_chans=1):

@@ -1,6 +1,7 @@
 """Bad input gets a clear exception naming what was wrong and what is expected."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -384,3 +385,29 @@ def test_broken_mnist_files_are_named(mnist_test, tmp_path, which, damage, messa
     with pytest.raises(RuntimeError, match=message) as error:
         load_mnist(train=False, root=tmp_path)
     assert "present but unreadable" in str(error.value) and "CROSSMODAL_DATA" in str(error.value)
+
+
+# --- MNIST-shaped tensors that are not MNIST-like: inverted digits and noise are warned about ---
+
+def test_inverted_digits_and_noise_are_flagged_and_mnist_is_not(mnist_test):
+    from crossmodal.inputs import NotMNISTLikeWarning, check_mnist_like
+
+    images = mnist_test[0][:1000]
+    drawing = Image.new("L", (90, 90), 255)  # dark ink on white paper: preprocess_drawing makes it MNIST-like
+    ImageDraw.Draw(drawing).line([(10, 10), (80, 10), (40, 85)], fill=0, width=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_mnist_like(images) == []
+        assert check_mnist_like(preprocess_drawing(drawing)[None]) == []
+    with pytest.warns(NotMNISTLikeWarning, match="image 0 does not look like MNIST: its edge is bright"):
+        assert check_mnist_like(1 - images[:3]) == [0, 1, 2]
+    with pytest.warns(NotMNISTLikeWarning, match="noise"):
+        assert check_mnist_like(torch.cat([images[:1], torch.rand(2, 1, 28, 28)])) == [1, 2]
+
+
+@pytest.mark.xfail(strict=True, reason="Captioner.caption (model.py, branch core) does not call check_mnist_like yet")
+def test_caption_warns_about_an_inverted_digit(shipped, mnist_test):
+    from crossmodal.inputs import NotMNISTLikeWarning
+
+    with pytest.warns(NotMNISTLikeWarning):
+        shipped.caption(1 - mnist_test[0][0])
