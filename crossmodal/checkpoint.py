@@ -33,15 +33,26 @@ def _siblings(folder):
     return folder, folder.with_name(f".{folder.name}.saving"), folder.with_name(f".{folder.name}.replaced")
 
 
+def foreign_files(folder):
+    """Names in `folder` that are not a checkpoint's files: a checkpoint folder holds nothing else."""
+    folder = Path(folder)
+    return sorted(f.name for f in folder.iterdir() if f.name not in OWN_FILES) if folder.is_dir() else []
+
+
 @contextmanager
 def replacing(folder):
     """Yield an empty folder to write a whole checkpoint into; at the end it takes `folder`'s place.
 
-    Files in `folder` that crossmodal did not write (notes, plots) are kept. If the block raises,
-    `folder` is left as it was.
+    If the block raises, `folder` is left as it was. A folder holding other files is refused
+    rather than swapped away with them.
     """
     folder, new, old = _siblings(folder)
     recover(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file: a checkpoint is a folder")
+    if others := foreign_files(folder):
+        raise ValueError(f"{folder} holds files that are not a checkpoint's ({', '.join(others[:3])}): "
+                         "save the checkpoint into a folder of its own")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     try:
@@ -52,7 +63,7 @@ def replacing(folder):
     if folder.exists():
         folder.rename(old)
     new.rename(folder)  # the commit point: from here on `folder` is the new checkpoint
-    _finish(folder, old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def recover(folder):
@@ -60,17 +71,8 @@ def recover(folder):
     folder, new, old = _siblings(folder)
     if old.exists() and not folder.exists():  # killed between the two renames: take the old one back
         old.rename(folder)
-    if old.exists():
-        _finish(folder, old)
-    shutil.rmtree(new, ignore_errors=True)  # an unfinished write
-
-
-def _finish(folder, old):
-    if old.exists():
-        for f in old.iterdir():
-            if f.name not in OWN_FILES and not (folder / f.name).exists():
-                f.rename(folder / f.name)
-        shutil.rmtree(old)
+    shutil.rmtree(old, ignore_errors=True)  # killed after the swap, while deleting the old one
+    shutil.rmtree(new, ignore_errors=True)  # killed while writing the new one
 
 
 def write_model(model, folder):
@@ -120,7 +122,11 @@ def load_trainer_state(model, optimizer, cfg, folder):
     groups = optimizer.state_dict()["param_groups"]
     for group, saved_group in zip(groups, meta["param_groups"]):
         group.update(saved_group)
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as err:  # saved before the weight-decay groups changed (train.param_groups)
+        raise ValueError(f"{folder / OPTIMIZER} does not fit this version's optimizer ({err}); "
+                         "start a new run") from None
     return meta["step"], meta["history"]
 
 

@@ -2,10 +2,14 @@
 
     python -m crossmodal.train                      # defaults: about 5 minutes on a 2-core CPU
     python -m crossmodal.train --epochs 30 --out runs/long
+    python -m crossmodal.train --decoder.gated true --out runs/gated   # any config field is a flag
+    python -m crossmodal.train --out runs/long --resume                # after an interruption
 
-AdamW with linear warm-up then cosine decay, gradient clipping, a tqdm progress bar, evaluation
-by caption exact match on the 10,000 MNIST test images, and checkpoints (safetensors + JSON)
-that `--resume` continues from, step for step, after an interruption.
+AdamW (weight decay on the weight matrices only, see `param_groups`) with linear warm-up then
+cosine decay, gradient clipping, a tqdm progress bar, evaluation by caption exact match on the
+10,000 MNIST test images, and checkpoints (safetensors + JSON, replaced as a unit) that
+`--resume` continues from, step for step, after an interruption. A folder that already holds a
+run is never overwritten unless `--overwrite` says so.
 """
 
 import argparse
@@ -22,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import RECORD, TRAINER_STATE, load_trainer_state, recover, save_trainer_state
+from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
 from .config import CaptionerConfig, check_config, check_types
 from .data import augment, batches, caption_tokens, load_mnist, to_image_batch
 from .flags import add_flags, apply, flatten, given
@@ -204,12 +208,32 @@ _NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
 
 
 def _settings(args):
-    """(TrainConfig, CaptionerConfig) from the flags, or from the checkpoint being resumed; checks --out."""
+    """(TrainConfig, CaptionerConfig) from the flags, or from the run being resumed; --out checked first."""
     out = Path(args.out)
-    if args.resume and args.overwrite:
-        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be 1 or more, got {args.threads}")
+    _check_out(out, args.resume, args.overwrite)
+    values = {**given(args, TrainConfig()), **given(args, CaptionerConfig())}
+    if args.resume:
+        cfg = TrainConfig(**_read_json(out / TRAINER_STATE)["train_config"])
+        model_config = CaptionerConfig.from_dict(_read_json(out / "config.json"))
+        saved = {**flatten(cfg), **flatten(model_config)}
+        asked = {**flatten(apply(cfg, values)), **flatten(apply(model_config, values))}
+        changed = [f"--{k.replace('_', '-')} {asked[k]} (it used {saved[k]})" for k in values if asked[k] != saved[k]]
+        if changed:
+            raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
+                             f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
+    else:
+        cfg, model_config = apply(TrainConfig(), values), apply(CaptionerConfig(), values)
+    cfg.check()
+    check_config(model_config)
+    return cfg, model_config
+
+
+def _check_out(out, resume, overwrite):
+    """Refuse an --out that a run cannot use, or would destroy without being asked to."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: give a folder for the checkpoint")
     parent = next(p for p in out.absolute().parents if p.exists())  # checkpoints are swapped in there
@@ -218,28 +242,24 @@ def _settings(args):
     for folder in [parent, out] if out.exists() else [parent]:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"--out {out} cannot be written ({folder} is not writable): choose another folder")
-    values = {**given(args, TrainConfig()), **given(args, CaptionerConfig())}
-    if args.resume:
-        recover(out)
+    if resume:
+        recover(out)  # a save killed half way leaves the previous checkpoint whole
         if not (out / TRAINER_STATE).is_file():
             raise ValueError(f"--resume: {out} holds no run to continue (no {TRAINER_STATE}); "
                              "leave out --resume to start a new run")
-        cfg = TrainConfig(**json.loads((out / TRAINER_STATE).read_text())["train_config"])
-        model_config = CaptionerConfig.from_dict(json.loads((out / "config.json").read_text()))
-        saved = {**flatten(cfg), **flatten(model_config)}
-        asked = {**flatten(apply(cfg, values)), **flatten(apply(model_config, values))}
-        changed = [f"--{k.replace('_', '-')} {asked[k]} (it used {saved[k]})" for k in values if asked[k] != saved[k]]
-        if changed:
-            raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
-                             f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
-    else:
-        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-            raise ValueError(f"--out {out} already holds files (a trained model?): choose a new folder, add --resume "
-                             "to continue its training, or --overwrite to replace its checkpoint")
-        cfg, model_config = apply(TrainConfig(), values), apply(CaptionerConfig(), values)
-    cfg.check()
-    check_config(model_config)
-    return cfg, model_config
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {out} already holds files (a trained model?): choose a new folder, add --resume "
+                         "to continue its training, or --overwrite to replace its checkpoint")
+    if others := foreign_files(out):
+        raise ValueError(f"--out {out} holds files that are not a checkpoint's ({', '.join(others[:3])}): "
+                         "a run's folder holds its checkpoint only; choose another --out, or move them")
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path} ({err}): the checkpoint is damaged; start a new run") from None
 
 
 if __name__ == "__main__":

@@ -411,3 +411,14 @@ def test_caption_warns_about_an_inverted_digit(shipped, mnist_test):
 
     with pytest.warns(NotMNISTLikeWarning):
         shipped.caption(1 - mnist_test[0][0])
+
+
+def test_a_checkpoint_is_never_swapped_away_with_other_files(tiny_model, tmp_path):
+    from crossmodal import train as train_cli
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds files that are not a checkpoint's \(notes.txt\)"):
+        tiny_model.save_pretrained(tmp_path)
+    with pytest.raises(SystemExit, match="holds files that are not a checkpoint's"):
+        train_cli.main(["--out", str(tmp_path), "--overwrite"])
+    assert [f.name for f in tmp_path.iterdir()] == ["notes.txt"]
