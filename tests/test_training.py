@@ -211,3 +211,26 @@ def test_weight_decay_only_for_weight_matrices():
     assert {"decoder.wpe.weight", "encoder.pos_embed", "decoder.blocks.0.gate", "decoder.ln_f.weight",
             "encoder.norm.weight", "encoder.blocks.0.norm1.weight"} <= kept  # positions, gates, LayerNorms
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_an_epoch_interrupted_while_evaluating_is_evaluated_after_resuming(tmp_path, monkeypatch):
+    """The epoch's checkpoint is saved after its evaluation: one saved before would resume past the
+    evaluation, and the epoch would never get its test score."""
+    import crossmodal.train as train_module
+
+    data = random_data()
+    test_data = data[0][:64], data[1][:64]
+    real_evaluate, calls = train_module.evaluate, []
+
+    def dies_the_first_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise Interrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", dies_the_first_time)
+    torch.manual_seed(0)
+    with pytest.raises(Interrupt):
+        train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path)
+    history = train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path, resume=True)
+    assert [e["step"] for e in history["eval"]] == [4, 8]  # both epochs evaluated
