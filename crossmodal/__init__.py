@@ -3,6 +3,8 @@
 attention → vit → decoder → model (the captioner), then inputs, data, tokenizer, train, pretrained.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .attention import MultiHeadAttention, scaled_dot_product_attention, set_fused_attention
 from .config import CaptionerConfig, DecoderConfig, VisionConfig
 from .data import caption_for, load_mnist
@@ -13,7 +15,10 @@ from .pretrained import load_pretrained
 from .tokenizer import build_char_tokenizer
 from .vit import TimmEncoder, VisionTransformer
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("crossmodal")  # from the installed package's metadata (pyproject.toml)
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",

@@ -4,7 +4,8 @@
 the weights, which the cross-attention maps need. `MultiHeadAttention` serves as self-attention
 (context is None) and as cross-attention (text queries, image keys/values). Its `fused` flag
 switches to `torch.nn.functional.scaled_dot_product_attention`, which gives the same numbers
-faster but never returns the weights.
+faster but never returns the weights: a call that asks for them (`need_weights=True`) takes the
+written-out path. It also keeps its own KV cache for generation (`kv_cache`, `use_cache`).
 """
 
 import math
@@ -105,7 +106,7 @@ class MultiHeadAttention(nn.Module):
         out = self.proj(out.transpose(1, 2).reshape(B, T, H * hd))  # (B, T, dim)
         if not (use_cache or need_weights):
             return out
-        return out, (k, v) if use_cache else None, weights
+        return out, ((k, v) if use_cache else None), weights
 
 
 def set_fused_attention(model, fused):

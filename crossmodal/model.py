@@ -101,7 +101,7 @@ class Captioner(nn.Module):
         Every row starts with <bos>, then its prompt if one is given: a list of token ids for
         every row, or one list per row (lengths may differ), which the model reads before writing.
         temperature 0 is greedy; above 0 samples (from the top_k most likely, if given).
-        max_new_tokens: at most this many new tokens per row (default: as many as block_size allows).
+        max_new_tokens: at most this many new tokens per row (default: as many as fit in block_size).
         return_attention: also return cross-attention weights (B, T, layers, heads, N).
         """
         return self._generate(self.image_batch(images), max_new_tokens, temperature, top_k, generator,
@@ -113,8 +113,10 @@ class Captioner(nn.Module):
         cfg, B, device = self.config, images.size(0), images.device
         starts = self._prompt_rows(prompt, B)  # each row's <bos> + prompt
         longest = max(map(len, starts))
-        max_new_tokens = _check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - longest)
+        _check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - longest)
         lengths = torch.tensor([len(r) for r in starts], device=device)  # (B,)
+        room = cfg.decoder.block_size - lengths  # (B,): each row's sequence must fit in block_size
+        limit = room if max_new_tokens is None else torch.full_like(room, max_new_tokens)  # new tokens per row
         forced = torch.tensor([r + [cfg.pad_id] * (longest - len(r)) for r in starts], device=device)  # (B, P_max)
 
         # All rows run side by side, position by position. A row with a longer prompt goes on reading it
@@ -124,7 +126,7 @@ class Captioner(nn.Module):
         tokens = forced[:, :pos]  # (B, P_min): what every row reads before anything is written
         cache = KVCache(cfg.decoder.depth) if use_cache else None
         written = torch.zeros(B, dtype=torch.long, device=device)  # new tokens per row so far
-        finished = written >= max_new_tokens  # (B,); all True when max_new_tokens is 0
+        finished = written >= limit  # (B,); all True when max_new_tokens is 0
         out, maps = [], []
         while not finished.all():
             if return_attention:
@@ -139,32 +141,31 @@ class Captioner(nn.Module):
             next_token = next_token.masked_fill(finished, cfg.pad_id)
             out.append(next_token)
             written += ~reading
-            finished |= ~reading & ((next_token == cfg.eos_id) | (written >= max_new_tokens))
+            finished |= ~reading & ((next_token == cfg.eos_id) | (written >= limit))
             tokens = next_token[:, None] if use_cache else torch.cat([tokens, next_token[:, None]], dim=1)
             pos += 1
 
-        if not out:  # max_new_tokens == 0
-            generated = torch.empty(B, 0, dtype=torch.long, device=device)
-            L = len(self.decoder.cross_attention_layers)
-            return (generated, memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))) \
-                if return_attention else generated
+        steps = torch.stack(out, dim=1) if out else forced.new_zeros(B, 0)  # (B, S); S = 0 if max_new_tokens is 0
         shift = lengths - lengths.min()  # (B,): the steps each row spent reading its prompt
-        generated = _left_align(torch.stack(out, dim=1), shift, written, cfg.pad_id)  # (B, T)
-        return (generated, _left_align(torch.stack(maps, dim=1), shift, written, 0.0)) if return_attention \
-            else generated
+        generated = _left_align(steps, shift, written, cfg.pad_id)  # (B, T): each row's new tokens
+        if not return_attention:
+            return generated
+        L = len(self.decoder.cross_attention_layers)
+        maps = torch.stack(maps, dim=1) if maps else memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))
+        return generated, _left_align(maps, shift, written, 0.0)  # (B, T, L, H, N)
 
     def _prompt_rows(self, prompt, batch_size):
         """<bos> + prompt as a list of token-id lists, one per row, each checked against the vocabulary."""
         bos, vocab = self.config.bos_id, self.config.decoder.vocab_size
         if prompt is None:
             return [[bos]] * batch_size
-        rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else [list(r) if not isinstance(r, int) else r
-                                                                         for r in prompt]
+        rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else list(prompt)
         if all(isinstance(t, int) for t in rows):
             rows = [rows] * batch_size  # one prompt for every row
-        if len(rows) != batch_size or not all(isinstance(r, list) for r in rows):
+        if len(rows) != batch_size or any(isinstance(r, int) for r in rows):
             raise ValueError(f"prompt must be one list of token ids, or one list per image ({batch_size}), "
                              f"got {len(rows)} rows")
+        rows = [list(r) for r in rows]
         bad = sorted({t for r in rows for t in r if not isinstance(t, int) or not 0 <= t < vocab}, key=str)
         if bad:
             raise ValueError(f"prompt token ids {bad} are not in the vocabulary (whole numbers 0 to {vocab - 1})")
@@ -187,7 +188,8 @@ class Captioner(nn.Module):
                         for i in _until_eos(row, self.config.eos_id)) for row in ids]
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
-        """Caption MNIST-like images ((28, 28), (1, 28, 28) or a batch (B, 1, 28, 28), in [0, 1] or uint8).
+        """Caption images of the config's size: for MNIST (28, 28), (1, 28, 28) or a batch (B, 1, 28, 28),
+        in [0, 1] or uint8.
 
         Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
         Raises BlankImageError for an image with no ink, rather than captioning noise.
@@ -245,7 +247,9 @@ class Captioner(nn.Module):
 
 
 def _check_generation(max_new_tokens, temperature, top_k, room):
-    """Refuse generation settings that cannot work, saying why; returns max_new_tokens (its default: room)."""
+    """Refuse generation settings that cannot work, saying why. room: the new tokens the longest row has room for."""
+    if room < 0:
+        raise ValueError(f"the prompt does not fit: with <bos> it is {-room} tokens longer than block_size")
     if max_new_tokens is None:
         max_new_tokens = room
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
@@ -257,7 +261,6 @@ def _check_generation(max_new_tokens, temperature, top_k, room):
         raise ValueError(f"temperature must be a finite number ≥ 0 (0 is greedy), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be None (no limit) or a whole number ≥ 1, got {top_k!r}")
-    return max_new_tokens
 
 
 def _left_align(steps, shift, count, pad):
@@ -266,7 +269,7 @@ def _left_align(steps, shift, count, pad):
     extra = [1] * (steps.dim() - 2)  # the trailing dims, for broadcasting
     index = (shift[:, None] + torch.arange(T, device=steps.device)).clamp(max=steps.size(1) - 1)  # (B, T)
     index = index.view(*index.shape, *extra).expand(-1, -1, *steps.shape[2:])
-    keep = (torch.arange(T, device=steps.device) < count[:, None]).view(-1, T, *extra)
+    keep = (torch.arange(T, device=steps.device) < count[:, None]).view(len(count), T, *extra)
     return steps.gather(1, index).masked_fill(~keep, pad)
 
 

@@ -108,3 +108,99 @@ def test_a_blind_captioner_captions_and_scores_with_no_maps():
     read = blind.score(image, "This is the number two.")
     assert read.attention.shape == (len("This is the number two."), 0, heads, *g)
     assert read.probs.shape == (len("This is the number two."),)
+
+
+# --- prompts ------------------------------------------------------------------------------------
+
+
+def ids(model, text):
+    return model.tokenizer.convert_tokens_to_ids(list(text))
+
+
+def test_a_prompt_with_cache_equals_without():
+    model = trained_like_model()
+    images = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(7))
+    prompt = ids(model, "This is")  # one prompt for every row
+    a = model.generate(images, prompt=prompt, use_cache=True)
+    b = model.generate(images, prompt=prompt, use_cache=False)
+    assert torch.equal(a, b)
+    forced = model.generate(images, prompt=ids(model, "This is the number "))
+    assert not torch.equal(forced, model.generate(images))  # the prompt changes what is written
+
+
+def test_batched_prompts_of_different_lengths_equal_one_at_a_time():
+    model = trained_like_model()
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(8))
+    prompts = [ids(model, p) for p in ["This is the number ", "", "Th", "This is the number t"]]
+    batched, maps = model.generate(images, prompt=prompts, return_attention=True)
+    for i, prompt in enumerate(prompts):
+        alone, alone_maps = model.generate(images[i : i + 1], prompt=[prompt], return_attention=True)
+        n = alone.size(1)
+        assert torch.equal(batched[i, :n], alone[0]) and (batched[i, n:] == model.config.pad_id).all()
+        assert torch.allclose(maps[i, :n], alone_maps[0], atol=1e-6)
+
+
+def test_prompts_are_checked():
+    model = trained_like_model()
+    images = torch.rand(2, 1, 28, 28)
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        model.generate(images, prompt=[[5, 999], [5]])
+    with pytest.raises(ValueError, match="one list per image"):
+        model.generate(images, prompt=[[5], [5], [5]])
+    with pytest.raises(ValueError, match="does not fit"):
+        model.generate(images, prompt=[5] * model.config.decoder.block_size)
+
+
+# --- generation settings are checked, each with the reason ---------------------------------------
+
+
+def test_zero_new_tokens_writes_nothing(tiny_model):
+    generated, maps = tiny_model.generate(torch.rand(2, 1, 28, 28), max_new_tokens=0, return_attention=True)
+    assert generated.shape == (2, 0) and maps.shape[:2] == (2, 0)
+    assert tiny_model.generate(torch.rand(2, 1, 28, 28), max_new_tokens=3).shape == (2, 3)  # untrained: no <eos>
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_new_tokens": -1}, "max_new_tokens must be a whole number ≥ 0"),
+    ({"max_new_tokens": 2.5}, "max_new_tokens must be a whole number ≥ 0"),
+    ({"max_new_tokens": 1000, "temperature": 1.0}, "does not fit"),
+    ({"temperature": -0.5}, "temperature must be a finite number ≥ 0"),
+    ({"temperature": float("nan")}, "temperature must be a finite number ≥ 0"),
+    ({"temperature": float("inf")}, "temperature must be a finite number ≥ 0"),
+    ({"temperature": 1.0, "top_k": -1}, "top_k must be None"),
+    ({"temperature": 1.0, "top_k": 0}, "top_k must be None"),
+])
+def test_bad_generation_settings_are_refused_with_the_reason(tiny_model, settings, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_model.generate(torch.rand(1, 1, 28, 28), **settings)
+
+
+def test_the_longest_generation_fits_block_size(tiny_model):
+    room = tiny_model.config.decoder.block_size - 1  # after <bos>
+    generated = tiny_model.generate(torch.rand(2, 1, 28, 28), max_new_tokens=room, temperature=1.0,
+                                    generator=torch.Generator().manual_seed(0))
+    assert generated.size(1) <= room
+
+
+def test_decoding_an_unknown_token_id_says_so(tiny_model):
+    with pytest.raises(ValueError, match=r"token ids \[99\] are not in the vocabulary"):
+        tiny_model.decode(torch.tensor([[5, 99]]))
+
+
+def test_a_captioner_without_tokenizer_says_what_to_do():
+    model = Captioner(tiny_config()).eval()
+    assert model.generate(torch.rand(1, 1, 28, 28), max_new_tokens=2).shape == (1, 2)  # ids need no tokenizer
+    for call in (lambda: model.decode(torch.tensor([[5]])), lambda: model.caption(torch.rand(28, 28)),
+                 lambda: model.score(torch.rand(28, 28), "This")):
+        with pytest.raises(ValueError, match="no tokenizer"):
+            call()
+
+
+def test_caption_checks_the_images_once(tiny_model, monkeypatch):
+    import crossmodal.model
+
+    calls = []
+    original = crossmodal.model.to_image_batch
+    monkeypatch.setattr(crossmodal.model, "to_image_batch", lambda *a: calls.append(1) or original(*a))
+    tiny_model.caption(torch.rand(28, 28))
+    assert len(calls) == 1

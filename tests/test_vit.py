@@ -4,7 +4,7 @@ import pytest
 import timm
 import torch
 
-from crossmodal import Captioner, CaptionerConfig, TimmEncoder, VisionConfig, VisionTransformer
+from crossmodal import Captioner, CaptionerConfig, DecoderConfig, TimmEncoder, VisionConfig, VisionTransformer, viz
 from crossmodal.vit import load_timm_weights
 
 CONFIGS = [  # (patch_size, depth, dim, heads, class_token)
@@ -58,3 +58,57 @@ def test_any_timm_vit_serves_as_encoder():
     # the named model expects 224×224 RGB: the adapter resizes and repeats the grey channel
     model = Captioner.for_mnist(config).eval()
     assert model.encode_images(torch.rand(1, 1, 28, 28)).shape == (1, 196, config.decoder.dim)
+
+
+def test_equals_timm_on_rectangular_images():
+    """Height × width: a 7 × 14 grid of patches, with timm's own non-square img_size."""
+    torch.manual_seed(0)
+    ref = timm.models.vision_transformer.VisionTransformer(
+        img_size=(28, 56), patch_size=4, in_chans=1, num_classes=10, embed_dim=32, depth=2, num_heads=2,
+        mlp_ratio=2.0, class_token=True, global_pool="token", fc_norm=False,
+    ).eval()
+    ours = VisionTransformer(VisionConfig(image_size=(28, 56), patch_size=4, dim=32, depth=2, num_heads=2,
+                                          class_token=True), num_classes=10).eval()
+    assert ours.grid_size == tuple(ref.patch_embed.grid_size) == (7, 14)
+    load_timm_weights(ours, ref)
+    x = torch.randn(2, 1, 28, 56)
+    with torch.no_grad():
+        assert (ours.forward_features(x) - ref.forward_features(x)).abs().max() <= 1e-5
+        assert (ours(x) - ref(x)).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match=r"height × width \(28, 56\)"):
+        ours(torch.randn(1, 1, 56, 28))
+
+
+def test_a_captioner_of_rectangular_images_draws_rectangular_maps():
+    torch.manual_seed(0)
+    config = CaptionerConfig(VisionConfig(image_size=[28, 56], patch_size=7, dim=32, depth=1, num_heads=2),
+                             DecoderConfig(dim=32, depth=1, num_heads=2, block_size=8))
+    model = Captioner.for_mnist(CaptionerConfig.from_dict(config.to_dict())).eval()  # a pair survives config.json
+    caption = model.caption(torch.rand(1, 28, 56))
+    assert caption.attention.shape[-2:] == (4, 8) and caption.image.shape == (1, 28, 56)
+    assert viz.overlay(caption.image, viz.attention_map(caption, 0)).shape == (28, 56, 3)
+    with pytest.raises(ValueError, match="expected 28×56 grayscale"):
+        model.caption(torch.rand(28, 28))
+
+
+def test_timm_model_with_fc_norm_is_refused_with_the_reason():
+    ref = timm.models.vision_transformer.VisionTransformer(img_size=28, patch_size=4, in_chans=1, embed_dim=32,
+                                                           depth=1, num_heads=2, class_token=False,
+                                                           global_pool="avg", num_classes=0)  # fc_norm by default
+    with pytest.raises(ValueError, match="fc_norm=False"):
+        load_timm_weights(VisionTransformer(VisionConfig(dim=32, depth=1, num_heads=2)), ref)
+
+
+def test_a_timm_encoder_normalises_with_its_own_mean_and_std():
+    torch.manual_seed(0)
+    config = CaptionerConfig(VisionConfig(timm_model="vit_tiny_patch16_224"),
+                             DecoderConfig(dim=32, depth=1, num_heads=2))
+    model = Captioner.for_mnist(config).eval()
+    assert model.encoder.mean == model.encoder.model.pretrained_cfg["mean"] != VisionConfig().mean
+    images = torch.rand(1, 1, 28, 28)
+    mean, std = torch.tensor(model.encoder.mean).view(3, 1, 1), torch.tensor(model.encoder.std).view(3, 1, 1)
+    with torch.no_grad():
+        expected = model.projector(model.encoder.model.forward_features(
+            torch.nn.functional.interpolate((images.expand(-1, 3, -1, -1) - mean) / std, size=(224, 224),
+                                            mode="bilinear", align_corners=False))[:, 1:])  # patches only
+        assert (model.encode_images(images) - expected).abs().max() <= 1e-5

@@ -1,6 +1,5 @@
 """The attention pictures: the array helpers give the right numbers, the plots draw, any patch size."""
 
-import inspect
 import io
 import types
 
@@ -179,13 +178,16 @@ def test_every_plot_returns_a_figure_that_renders(patch_size):
         assert png_of(fig).size[0] > 0
 
 
-def test_caption_strip_has_the_cli_signature_and_labels_each_character():
-    params = inspect.signature(viz.plot_caption_strip).parameters
-    assert [(p.name, p.default) for p in params.values()] == [
-        ("caption", inspect.Parameter.empty), ("layer", None), ("head", None)]
+@pytest.mark.parametrize("layer, head, title", [(None, None, "mean of layers, mean of heads"),
+                                                (1, 0, "layer 1, head 0"), (None, 2, "mean of layers, head 2")])
+def test_caption_strip_draws_each_characters_map_of_the_chosen_layer_and_head(layer, head, title):
     caption = made_up_caption()
-    fig = viz.plot_caption_strip(caption)
+    fig = viz.plot_caption_strip(caption, layer, head)
+    maps = viz.caption_maps(caption, layer, head)
     assert [ax.get_xlabel() for ax in fig.axes[:-1]] == list(caption.text)
+    for ax, m in zip(fig.axes[:-1], maps):  # every tile is its character's map, on the strip's one colour scale
+        np.testing.assert_allclose(ax.images[0].get_array(), viz.overlay(caption.image, m, maps.max()))
+    assert title in fig.get_suptitle()
 
 
 def test_fast_strip_draws_the_same_overlays_as_the_figures():

@@ -100,9 +100,8 @@ class DrawingPad(anywidget.AnyWidget):
 @contextmanager
 def one_thread():
     """Run torch on one thread for a while. One small image gains nothing from a second thread, and
-    when another process keeps the other core busy the threads wait on each other. Measured with
-    tests/benchmarks/bench_drawing_pad.py, p50 per stroke on a 2-core CPU: busy, 17 ms on one thread
-    against 75–170 ms on two; idle, 24 ms on one thread."""
+    when another process keeps the other core busy the threads wait on each other (measure it on
+    your machine with tests/benchmarks/bench_drawing_pad.py)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
