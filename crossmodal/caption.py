@@ -3,44 +3,87 @@
     python -m crossmodal.caption digit.png
     python -m crossmodal.caption digit.png --attention-png maps.png --checkpoint runs/captioner
 
-Any picture of a digit works (any size, dark-on-light or light-on-dark): it is turned into an
-MNIST-like 28×28 input first, with MNIST's own recipe.
+Any picture of a digit works (any size, dark-on-light or light-on-dark, palette or 16-bit,
+a phone photo's EXIF rotation, ink on a transparent canvas): it is turned into an MNIST-like
+28×28 input first, with MNIST's own recipe. A file that cannot be read gets one line of
+explanation and a non-zero exit status, never a traceback.
 """
 
 import argparse
+import os
 import sys
+import warnings
+from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from .data import BlankImageError, preprocess_drawing
-from .model import Captioner
-from .pretrained import load_pretrained
+from .inputs import BlankImageError, preprocess_drawing
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Caption a picture of a handwritten digit.")
-    p.add_argument("image", help="an image file (PNG, JPEG, ...)")
+    p = argparse.ArgumentParser(prog="python -m crossmodal.caption",
+                                description="Caption a picture of a handwritten digit.")
+    p.add_argument("image", help="an image file (PNG, JPEG, GIF, TIFF, ...)")
     p.add_argument("--checkpoint", help="a folder written by crossmodal.train (default: the shipped captioner)")
     p.add_argument("--attention-png", metavar="PATH", help="also write the per-character attention maps here")
     args = p.parse_args(argv)
-
     try:
-        picture = Image.open(args.image)
-        picture.load()
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
-        sys.exit(f"error: cannot read {args.image} as an image ({err})")
-    try:
-        image = preprocess_drawing(picture)
+        if args.attention_png:
+            check_output(args.attention_png)  # before any work, not after it
+        image = preprocess_drawing(read_picture(args.image))
+        model = load_model(args.checkpoint)
+        result = model.caption(image)
     except BlankImageError:
         sys.exit(f"error: {args.image} is blank: there is no digit to caption")
-    model = Captioner.from_pretrained(args.checkpoint) if args.checkpoint else load_pretrained()
-    result = model.caption(image)
+    except (ValueError, OSError) as err:
+        sys.exit(f"error: {err}")
     print(result.text)
     if args.attention_png:
         from .viz import plot_caption_strip
 
         plot_caption_strip(result).savefig(args.attention_png, dpi=100, bbox_inches="tight")
         print(f"attention maps written to {args.attention_png}")
+
+
+def read_picture(path):
+    """Open an image file and decode it (its first frame), or raise ValueError saying why not."""
+    from PIL import Image
+
+    if not Path(path).is_file():
+        why = "it is a folder" if Path(path).is_dir() else "there is no such file"
+        raise ValueError(f"cannot read {path}: {why}; give the path of an image file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # too large is an error, not a warning
+        try:
+            picture = Image.open(path)
+            picture.load()  # decode now, so a truncated file fails here
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(f"{path} is too large to open safely ({err}); scale it down first") from None
+        except Exception as err:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error ...)
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"cannot read {path} as an image ({reason}): is it a complete PNG, JPEG, GIF or "
+                             "TIFF file?") from None
+    return picture
+
+
+def check_output(path):
+    """Raise ValueError unless matplotlib can write a picture at `path` (known extension, writable folder)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path, folder = Path(path), Path(path).absolute().parent
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        why = "is a folder" if path.is_dir() else f"folder {folder} is not there" if not folder.is_dir() \
+            else f"folder {folder} is not writable"
+        raise ValueError(f"--attention-png {path}: {why}; give a file name in a folder that exists")
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ValueError(f"--attention-png {path}: cannot write a {path.suffix or 'file without extension'}; "
+                         f"end the name with one of {', '.join('.' + f for f in sorted(formats))}")
+
+
+def load_model(checkpoint):
+    from .model import Captioner
+    from .pretrained import load_pretrained
+
+    return Captioner.from_pretrained(checkpoint) if checkpoint else load_pretrained()
 
 
 if __name__ == "__main__":

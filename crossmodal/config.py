@@ -3,7 +3,9 @@
 Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own model.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
 from .layers import pair
 
@@ -73,3 +75,49 @@ class CaptionerConfig:
         vision = build(VisionConfig, d.pop("vision", {}))
         decoder = build(DecoderConfig, d.pop("decoder", {}))
         return build(cls, {**d, "vision": vision, "decoder": decoder})
+
+
+def check_types(obj, prefix=""):
+    """Raise ValueError for a field whose value does not have its declared type (JSON's lists count as tuples)."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        value, kind = getattr(obj, f.name), hints[f.name]
+        if not is_dataclass(kind) and not _matches(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else str(kind)
+            raise ValueError(f"{prefix}{f.name} must be of type {name}, got {value!r}")
+
+
+def _matches(value, kind):
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
+        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds))
+    if kind in (int, float):  # an int is a fine float; a bool is neither
+        return isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads", "mlp_ratio", "std", "vocab_size",
+            "block_size")
+
+
+def check_config(config):
+    """Raise ValueError naming the first field of a wrong type or out of range (say, in a hand-edited config.json)."""
+    check_types(config)
+    for prefix, part in (("vision.", config.vision), ("decoder.", config.decoder)):
+        check_types(part, prefix)
+        for name in POSITIVE:
+            value = getattr(part, name, 1)
+            if not all(v > 0 for v in (value if isinstance(value, (tuple, list)) else [value])):
+                raise ValueError(f"{prefix}{name} must be above 0, got {value!r}")
+        if part.dim % part.num_heads:
+            raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
+    if config.decoder.cross_attention_every < 0:
+        raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
+    for name in ("bos_id", "eos_id", "pad_id"):
+        if not 0 <= getattr(config, name) < config.decoder.vocab_size:
+            raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")

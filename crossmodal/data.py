@@ -30,19 +30,56 @@ def data_root():
 
 
 def load_mnist(train, root=None):
-    """All of MNIST's train or test split as tensors: images (N, 1, 28, 28) float in [0, 1], labels (N,)."""
+    """All of MNIST's train or test split as tensors: images (N, 1, 28, 28) float in [0, 1], labels (N,).
+
+    Downloaded with torchvision when the files are not there; files that are there are checked
+    (their header, 28×28 images, one label in 0–9 per image) and never silently misread.
+    """
+    root = Path(root) if root is not None else data_root()
+    raw, split = root / "MNIST" / "raw", "train" if train else "t10k"
+    image_file, label_file = raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"
+    if not (image_file.is_file() and label_file.is_file()):
+        _download(root, train)
+    images, labels = _read_idx(image_file), _read_idx(label_file)
+    if images.dim() != 3 or images.shape[1:] != (28, 28):
+        raise _unreadable(image_file, f"holds arrays shaped {tuple(images.shape)}, not 28×28 images")
+    if labels.dim() != 1 or len(labels) != len(images):
+        raise _unreadable(label_file, f"holds {len(labels)} labels for the {len(images)} images of {image_file.name}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise _unreadable(label_file, f"holds labels from {labels.min()} to {labels.max()}, not digits 0–9")
+    return images.unsqueeze(1).float().div_(255), labels.long()
+
+
+def _download(root, train):
     from torchvision.datasets import MNIST
 
-    root = Path(root) if root is not None else data_root()
     try:
-        ds = MNIST(str(root), train=train, download=True)
-    except Exception as err:  # no network, read-only folder, corrupt files ...
+        MNIST(str(root), train=train, download=True)
+    except Exception as err:  # no network, read-only folder ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RuntimeError(
-            f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({str(err).splitlines()[0]}); "
+            f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({reason}); "
             "set the CROSSMODAL_DATA environment variable to a folder that holds MNIST/raw/, "
             "or connect to the internet."
         ) from None
-    return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
+
+
+def _read_idx(path):
+    """An MNIST (IDX) file as a uint8 tensor, or a RuntimeError naming the file."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    try:
+        x = read_sn3_pascalvincent_tensor(str(path), strict=True)
+    except Exception:  # torchvision asserts on a bad header or a short file; no message of its own
+        raise _unreadable(path, "is truncated or not an MNIST (IDX) file") from None
+    if x.dtype != torch.uint8:
+        raise _unreadable(path, f"holds {x.dtype} values, not MNIST's bytes")
+    return x
+
+
+def _unreadable(path, reason):
+    return RuntimeError(f"MNIST is present but unreadable: {path} {reason}. Delete it to download it again, or set "
+                        "the CROSSMODAL_DATA environment variable to a folder holding a good copy of MNIST/raw/.")
 
 
 class MNISTCaptions(torch.utils.data.Dataset):

@@ -9,6 +9,8 @@ for the MNIST captioner; the encoder normalises them itself (its mean/std travel
   more than INK_THRESHOLD. An image without ink is blank, and `BlankImageError` says so.
 """
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,17 +22,29 @@ class BlankImageError(ValueError):
     """The picture holds no ink: there is nothing to caption."""
 
 
+class NotMNISTLikeWarning(UserWarning):
+    """An image does not look like MNIST's white digit on a black margin: its caption means little."""
+
+
+EDGE_LIMIT = 0.25  # MNIST's outer 2-pixel ring averages under 0.04 in every test image; inverted ones 0.97, noise 0.5
+
+
 def find_ink(image):
     """(H, W) in [0, 1] -> (the image as white ink on black paper, bool (H, W) mask of its ink).
 
     The paper's shade is the median of the border; dark ink on light paper is flipped first,
     then the paper is stretched to 0 and full ink stays 1.
     """
-    background = torch.cat([image[0], image[-1], image[:, 0], image[:, -1]]).median()  # the border is paper
+    background = border(image).median()  # the border is paper
     if background > 0.5:
         image, background = 1 - image, 1 - background  # dark ink on light paper: flip to MNIST's white on black
     image = ((image - background) / (1 - background)).clamp(0, 1)
     return image, image > INK_THRESHOLD
+
+
+def border(image):
+    """The outermost pixels of an (H, W) image, as one vector: where the paper shows."""
+    return torch.cat([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
 def check_not_blank(images):
@@ -38,6 +52,26 @@ def check_not_blank(images):
     for i, image in enumerate(images):
         if not find_ink(image.mean(0))[1].any():
             raise BlankImageError(f"image {i} is blank (no ink to caption): draw or pick a digit first")
+
+
+def check_mnist_like(images):
+    """Warn (NotMNISTLikeWarning) for images of a batch (B, C, H, W) whose outer 2-pixel ring is bright.
+
+    MNIST's digits are white ink centred on black, with an empty margin. A bright edge means dark
+    ink on light paper (an inverted digit: use 1 - image, or preprocess_drawing), noise, or a photo:
+    the model would still name a digit, confidently and meaninglessly. Returns the indices warned about.
+    """
+    edge = torch.ones(images.shape[-2:], dtype=torch.bool, device=images.device)
+    edge[2:-2, 2:-2] = False
+    brightness = images[..., edge].mean(dim=(1, 2))  # (B,)
+    suspicious = (brightness > EDGE_LIMIT).nonzero().flatten().tolist()
+    if suspicious:
+        i = suspicious[0]
+        warnings.warn(f"image {i} does not look like MNIST: its edge is bright ({brightness[i]:.2f} on average) where "
+                      "MNIST's digits are white on a black margin; if it is dark ink on light paper, pass 1 - image "
+                      "or use preprocess_drawing(); if it is noise, its caption means nothing",
+                      NotMNISTLikeWarning, stacklevel=3)
+    return suspicious
 
 
 def to_image_batch(images, image_size=(28, 28), in_chans=1):
@@ -70,7 +104,7 @@ def _as_tensor(image):
     if not isinstance(image, (torch.Tensor, np.ndarray)):
         if not hasattr(image, "getbands"):
             raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
-        image = np.array(image)  # PIL: (H, W) or (H, W, C); a writable copy
+        return _pil_pixels(image)
     x = torch.as_tensor(image)
     if x.dtype == torch.bool:
         return x.float()
@@ -95,20 +129,14 @@ def preprocess_drawing(drawing):
     """Turn a drawing into what the model expects: (1, 28, 28) float in [0, 1], white on black.
 
     Any size; white-on-black or black-on-white (or ink on a transparent background); uint8 or
-    float; PIL, numpy (H, W[, C]) or tensor ((C,) H, W). MNIST's own recipe: crop to the ink, fit
-    it in a 20×20 box keeping its aspect, then centre its centre of mass in a 28×28 frame.
+    float; PIL (any mode: palette, 16-bit, EXIF-rotated), numpy (H, W[, C]) or tensor ((C,) H, W).
+    MNIST's own recipe: crop to the ink, fit it in a 20×20 box keeping its aspect, then centre its
+    centre of mass in a 28×28 frame.
     Raises BlankImageError when there is no ink (see `find_ink`).
     """
     x = _as_tensor(drawing)
-    is_tensor = isinstance(drawing, torch.Tensor)
     if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
-        x = x if is_tensor else x.permute(2, 0, 1)
-        if x.size(0) == 4 and x[3].min() < x[3].max():
-            x = x[3]  # the alpha channel is where the ink is (a canvas with a transparent background)
-        elif x.size(0) in (1, 3, 4):
-            x = x[:3].mean(0)
-        else:
-            raise ValueError(f"expected 1, 3 or 4 colour channels, got an image shaped {tuple(drawing.shape)}")
+        x = _grey(x if isinstance(drawing, torch.Tensor) else x.permute(2, 0, 1))
     if x.dim() != 2:
         raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
 
@@ -132,3 +160,43 @@ def preprocess_drawing(drawing):
     out = torch.zeros(28, 28)
     out[top : top + size[0], left : left + size[1]] = x
     return out[None]
+
+
+def _grey(x):
+    """(C, H, W) grey, grey + alpha, RGB or RGBA -> (H, W) grey.
+
+    Alpha is the ink only when the paper (the border) is transparent, as on a drawing canvas.
+    On opaque paper, see-through pixels (rounded corners, say) show the paper's shade.
+    """
+    C = x.size(0)
+    if C not in (1, 2, 3, 4):
+        raise ValueError(f"expected 1 to 4 colour channels (grey, grey + alpha, RGB, RGBA), "
+                         f"got an image shaped {tuple(x.shape)}")
+    grey = x[:3].mean(0) if C >= 3 else x[0]
+    if C in (2, 4):
+        alpha = x[-1]
+        if border(alpha).median() < 0.5:  # transparent paper: the ink is wherever the picture is opaque
+            return alpha
+        paper = border(grey)[border(alpha) >= 0.5].median()
+        grey = alpha * grey + (1 - alpha) * paper
+    return grey
+
+
+def _pil_pixels(picture):
+    """A PIL image as a float tensor in [0, 1]: (H, W) grey, or (H, W, C) with C = 2 (grey + alpha), 3 or 4.
+
+    Turned upright by its EXIF orientation (phone photos); palette (GIF) colours looked up rather
+    than read as palette indices; 16-bit greys divided by 65535; 32-bit integer or float greys,
+    which have no fixed range, stretched from their darkest to their lightest value.
+    """
+    from PIL import ImageOps
+
+    picture = ImageOps.exif_transpose(picture)
+    if picture.mode in ("I;16", "I;16L", "I;16B", "I", "F"):
+        x = torch.from_numpy(np.asarray(picture, dtype=np.float64))
+        lo, hi = (0.0, 65535.0) if picture.mode.startswith("I;16") else (x.min().item(), x.max().item())
+        return ((x - lo) / max(hi - lo, 1e-12)).clamp(0, 1).float()
+    if picture.mode not in ("L", "LA", "RGB", "RGBA"):  # P (palette), PA, 1, CMYK, YCbCr, ...
+        has_alpha = "A" in picture.getbands() or "transparency" in picture.info
+        picture = picture.convert("RGBA" if has_alpha else "RGB")
+    return torch.from_numpy(np.array(picture)).float() / 255

@@ -7,25 +7,20 @@ GPT-style decoder writes the caption while cross-attending to the patches.
 """
 
 import copy
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
 from torch import nn
 
+from .checkpoint import load_captioner, replacing, write_model
 from .config import CaptionerConfig
 from .decoder import Decoder, KVCache
 from .inputs import check_not_blank, to_image_batch
 from .layers import pair
 from .tokenizer import build_char_tokenizer, check_text
 from .vit import TimmEncoder, VisionTransformer
-
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
 @dataclass
@@ -241,40 +236,14 @@ class Captioner(nn.Module):
         return self.tokenizer
 
     def save_pretrained(self, folder):
-        """Write model.safetensors, config.json and the tokenizer files into `folder`."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_model(self, str(folder / WEIGHTS))  # safetensors stores the tied embedding once
-        (folder / CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(folder)
+        """Write model.safetensors, config.json and the tokenizer files into `folder`, replacing them as a unit."""
+        with replacing(folder) as new:
+            write_model(self, new)
 
     @classmethod
     def from_pretrained(cls, folder, device="cpu"):
-        """Rebuild a captioner from save_pretrained's folder, with clear errors for broken ones."""
-        from transformers import PreTrainedTokenizerFast
-
-        folder = Path(folder)
-        missing = [f for f in (WEIGHTS, CONFIG, "tokenizer.json") if not (folder / f).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{folder} is not a crossmodal checkpoint: missing {missing}; "
-                                    "expected the files Captioner.save_pretrained() writes")
-        try:
-            config = CaptionerConfig.from_dict(json.loads((folder / CONFIG).read_text()))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{folder / CONFIG} is not a valid captioner config: {err}") from None
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
-        if len(tokenizer) != config.decoder.vocab_size:
-            raise ValueError(f"tokenizer in {folder} has {len(tokenizer)} tokens but the config expects "
-                             f"{config.decoder.vocab_size}: the files come from different checkpoints")
-        model = cls(config, tokenizer)
-        try:
-            load_model(model, str(folder / WEIGHTS), strict=True, device=device)
-        except SafetensorError as err:
-            raise ValueError(f"{folder / WEIGHTS} is corrupt or truncated ({err}); save or download it again") from None
-        except RuntimeError as err:
-            raise ValueError(f"{folder / WEIGHTS} does not fit its config.json: {err}") from None
-        return model.eval()
+        """Rebuild a captioner from save_pretrained's folder, with clear errors for broken ones (see checkpoint.py)."""
+        return load_captioner(cls, folder, device)
 
 
 def _check_generation(max_new_tokens, temperature, top_k, room):

@@ -30,11 +30,16 @@ def build_char_tokenizer(texts):
 
 
 def check_text(tokenizer, text):
-    """Raise a clear error for text the tokenizer cannot represent (instead of silent <unk>s)."""
+    """Raise a clear error for text the tokenizer cannot represent (instead of silent <unk>s), and for
+    text holding a special token's name such as "<eos>", which would be read as that token."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text:
         raise ValueError("text is empty: give at least one character")
+    controls = [t for t in tokenizer.all_special_tokens if t in text]
+    if controls:  # the tokenizer would read them as control tokens, not as their characters
+        raise ValueError(f"text contains {controls[0]!r}, which the tokenizer reads as its control token, "
+                         "not as characters: remove it")
     vocab = tokenizer.get_vocab()
     unknown = sorted({c for c in text if c not in vocab or c in SPECIAL_TOKENS})
     if unknown:

@@ -2,47 +2,82 @@
 
     python -m crossmodal.train                      # defaults: about 5 minutes on a 2-core CPU
     python -m crossmodal.train --epochs 30 --out runs/long
+    python -m crossmodal.train --decoder.gated true --out runs/gated   # any config field is a flag
+    python -m crossmodal.train --out runs/long --resume                # after an interruption
 
-AdamW with linear warm-up then cosine decay, gradient clipping, a tqdm progress bar, evaluation
-by caption exact match on the 10,000 MNIST test images, and checkpoints (safetensors + JSON)
-that `--resume` continues from, step for step, after an interruption.
+AdamW (weight decay on the weight matrices only, see `param_groups`) with linear warm-up then
+cosine decay, gradient clipping, a tqdm progress bar, evaluation by caption exact match on the
+10,000 MNIST test images, and checkpoints (safetensors + JSON, replaced as a unit) that
+`--resume` continues from, step for step, after an interruption. A folder that already holds a
+run is never overwritten unless `--overwrite` says so.
 """
 
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
+from .config import CaptionerConfig, check_config, check_types
 from .data import augment, batches, caption_tokens, load_mnist, to_image_batch
+from .flags import add_flags, apply, flatten, given
 from .model import Captioner
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 200
+    epochs: int = 5  # passes over the training images
+    batch_size: int = 128  # images per optimizer step
+    lr: float = 2e-3  # peak learning rate, reached after the warm-up
+    weight_decay: float = 0.05  # AdamW's decay of the weight matrices (see param_groups)
+    warmup_steps: int = 200  # steps of linear warm-up from 0 to lr
     min_lr_ratio: float = 0.05  # cosine decays to lr × this
-    grad_clip: float = 1.0
-    augment: bool = True
-    seed: int = 0
-    save_every: int = 500  # steps between checkpoints (and one at every epoch's end)
+    grad_clip: float = 1.0  # largest gradient norm; a larger gradient is scaled down to it
+    augment: bool = True  # small random rotations, scalings and shifts of the training images
+    seed: int = 0  # data order and augmentation (and, from the command line, the initial weights)
+    save_every: int = 500  # steps between checkpoints (and one after every epoch's evaluation)
+
+    def check(self):
+        """Raise ValueError naming the first setting that cannot train."""
+        check_types(self)
+        rules = {"epochs": (self.epochs >= 1, "1 or more"), "batch_size": (self.batch_size >= 1, "1 or more"),
+                 "lr": (self.lr > 0, "above 0"), "weight_decay": (self.weight_decay >= 0, "0 or more"),
+                 "warmup_steps": (self.warmup_steps >= 0, "0 or more"), "grad_clip": (self.grad_clip > 0, "above 0"),
+                 "min_lr_ratio": (0 <= self.min_lr_ratio <= 1, "from 0 to 1"),
+                 "save_every": (self.save_every >= 1, "1 or more")}
+        for name, (ok, expected) in rules.items():
+            if not ok:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be {expected}, got {getattr(self, name)!r}")
 
     def lr_at(self, step, total_steps):
         if step < self.warmup_steps:
             return self.lr * (step + 1) / self.warmup_steps
         progress = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
         return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def param_groups(model, weight_decay):
+    """AdamW's parameter groups, by one explicit rule: decay the weight matrices, nothing else.
+
+    Decayed: the weights of every nn.Linear and nn.Conv2d (the patch embedding), which includes the
+    token embedding, because it *is* lm_head's weight (tied), as in nanoGPT.
+    Not decayed: biases, LayerNorm scales and shifts, the position embeddings (the decoder's wpe and
+    the ViT's pos_embed), a class token and the cross-attention gates. They shift or scale the
+    activations; pulling them towards 0 only works against what they are for.
+    """
+    matrices = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    decay = [p for p in model.parameters() if id(p) in matrices]  # parameters(): a tied tensor once
+    no_decay = [p for p in model.parameters() if id(p) not in matrices]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 @torch.inference_mode()
@@ -69,20 +104,23 @@ def evaluate(model, images, labels, batch_size=1000):
 
 
 def train(model, cfg, train_data, test_data=None, out=None, resume=False, callbacks=()):
-    """Train `model` in place; returns a history dict. Each callback is called as cb(step, loss)."""
+    """Train `model` in place; returns a history dict. Each callback is called as cb(step, loss).
+
+    With `out`, a checkpoint is saved there every cfg.save_every steps and after each epoch's
+    evaluation; resume=True continues from it, and refuses a checkpoint made with other settings.
+    """
+    cfg.check()
     images, labels = train_data
     targets_by_digit = caption_tokens(model.tokenizer)  # (10, L)
     steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     history = {"loss": [], "eval": [], "train_seconds": 0.0, "eval_seconds": 0.0}
     step = 0
-    if resume and out is not None and (Path(out) / "trainer_state.json").exists():
-        step, history = _load_state(model, optimizer, out)
+    if resume:
+        if out is None:
+            raise ValueError("resume=True needs out=, the folder of the checkpoint to continue from")
+        step, history = load_trainer_state(model, optimizer, cfg, out)
 
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", mininterval=0.5)
@@ -112,8 +150,8 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
                 cb(step, loss.item())
             if callbacks:
                 model.train()  # a callback may have evaluated, which switches to eval mode
-            if out is not None and (step % cfg.save_every == 0 or step % steps_per_epoch == 0):
-                _save_state(model, optimizer, cfg, step, history, out)
+            if out is not None and step % cfg.save_every == 0 and step % steps_per_epoch:
+                save_trainer_state(model, optimizer, cfg, step, history, out)  # epochs end below, evaluated
         clock = time.perf_counter()
         if test_data is not None:
             result = evaluate(model, *test_data)
@@ -121,67 +159,36 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
             bar.write(f"epoch {epoch + 1}: test caption exact match {result['exact_match']:.2%}")
             model.train()
             history["eval_seconds"] += time.perf_counter() - clock
+        if out is not None:
+            save_trainer_state(model, optimizer, cfg, step, history, out)
     bar.close()
-    if out is not None:
-        _save_state(model, optimizer, cfg, step, history, out)
     model.eval()
     return history
 
 
-def _save_state(model, optimizer, cfg, step, history, out):
-    """The model as a checkpoint, plus what resuming needs: optimizer tensors and the step."""
-    out = Path(out)
-    model.save_pretrained(out)
-    state = optimizer.state_dict()
-    tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
-    save_file(tensors, out / "optimizer.safetensors")
-    groups = [{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]
-    meta = {"step": step, "train_config": asdict(cfg), "param_groups": groups, "history": history}
-    tmp = out / "trainer_state.json.tmp"
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(out / "trainer_state.json")  # atomic: an interrupted save never leaves half a file
-
-
-def _load_state(model, optimizer, out):
-    from safetensors.torch import load_model
-
-    out = Path(out)
-    meta = json.loads((out / "trainer_state.json").read_text())
-    load_model(model, str(out / "model.safetensors"))
-    tensors = load_file(out / "optimizer.safetensors")
-    state = {}
-    for key, value in tensors.items():
-        i, name = key.split(".", 1)
-        state.setdefault(int(i), {})[name] = value
-    groups = optimizer.state_dict()["param_groups"]
-    for group, saved in zip(groups, meta["param_groups"]):
-        group.update(saved)
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-    return meta["step"], meta["history"]
-
-
 def main(argv=None):
-    defaults = TrainConfig()
-    p = argparse.ArgumentParser(description="Train the crossmodal MNIST captioner.")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p = argparse.ArgumentParser(prog="python -m crossmodal.train", description="Train the MNIST captioner. "
+                                "Every field of TrainConfig and CaptionerConfig is a flag, e.g. --decoder.gated true.")
     p.add_argument("--out", default="runs/captioner", help="folder for the checkpoint (default: runs/captioner)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out, with its settings")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
-    p.add_argument("--no-augment", action="store_true")
+    add_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig())
+    add_flags(p.add_argument_group("model (CaptionerConfig)"), CaptionerConfig(), skip=_NOT_FLAGS)
     args = p.parse_args(argv)
+    try:  # every check before anything is written
+        cfg, model_config = _settings(args)
+        data = load_mnist(train=True), load_mnist(train=False)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        sys.exit(f"error: {err}")
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      augment=not args.no_augment)
-    model = Captioner.for_mnist()
+    torch.manual_seed(cfg.seed)
+    model = Captioner.for_mnist(model_config)
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters; "
           f"{torch.get_num_threads()} threads; checkpoint in {args.out}")
-    history = train(model, cfg, load_mnist(train=True), load_mnist(train=False), out=args.out, resume=args.resume)
+    history = train(model, cfg, *data, out=args.out, resume=args.resume)
     final = history["eval"][-1]
     record = {  # how this checkpoint was made, for the README and the tests
         "command": "python -m crossmodal.train " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -189,9 +196,70 @@ def main(argv=None):
         "test_exact_match": final["exact_match"], "per_digit": final["per_digit"], "threads": torch.get_num_threads(),
         "torch": torch.__version__, "platform": platform.processor() or platform.machine(),
     }
-    (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    tmp = Path(args.out) / (RECORD + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(Path(args.out) / RECORD)
     print(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating); "
           f"test caption exact match {final['exact_match']:.2%}")
+
+
+_NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
+              "decoder.vocab_size", "bos_id", "eos_id", "pad_id")  # the tokenizer's
+
+
+def _settings(args):
+    """(TrainConfig, CaptionerConfig) from the flags, or from the run being resumed; --out checked first."""
+    out = Path(args.out)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be 1 or more, got {args.threads}")
+    _check_out(out, args.resume, args.overwrite)
+    values = {**given(args, TrainConfig()), **given(args, CaptionerConfig())}
+    if args.resume:
+        cfg = TrainConfig(**_read_json(out / TRAINER_STATE)["train_config"])
+        model_config = CaptionerConfig.from_dict(_read_json(out / "config.json"))
+        saved = {**flatten(cfg), **flatten(model_config)}
+        asked = {**flatten(apply(cfg, values)), **flatten(apply(model_config, values))}
+        changed = [f"--{k.replace('_', '-')} {asked[k]} (it used {saved[k]})" for k in values if asked[k] != saved[k]]
+        if changed:
+            raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
+                             f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
+    else:
+        cfg, model_config = apply(TrainConfig(), values), apply(CaptionerConfig(), values)
+    cfg.check()
+    check_config(model_config)
+    return cfg, model_config
+
+
+def _check_out(out, resume, overwrite):
+    """Refuse an --out that a run cannot use, or would destroy without being asked to."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one of them")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder for the checkpoint")
+    parent = next(p for p in out.absolute().parents if p.exists())  # checkpoints are swapped in there
+    if not parent.is_dir():
+        raise ValueError(f"--out {out} cannot be made: {parent} is a file, not a folder")
+    for folder in [parent, out] if out.exists() else [parent]:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {out} cannot be written ({folder} is not writable): choose another folder")
+    if resume:
+        recover(out)  # a save killed half way leaves the previous checkpoint whole
+        if not (out / TRAINER_STATE).is_file():
+            raise ValueError(f"--resume: {out} holds no run to continue (no {TRAINER_STATE}); "
+                             "leave out --resume to start a new run")
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {out} already holds files (a trained model?): choose a new folder, add --resume "
+                         "to continue its training, or --overwrite to replace its checkpoint")
+    if others := foreign_files(out):
+        raise ValueError(f"--out {out} holds files that are not a checkpoint's ({', '.join(others[:3])}): "
+                         "a run's folder holds its checkpoint only; choose another --out, or move them")
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path} ({err}): the checkpoint is damaged; start a new run") from None
 
 
 if __name__ == "__main__":

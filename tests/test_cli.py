@@ -48,20 +48,38 @@ def test_caption_explains_bad_files(tmp_path, content, message):
 def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mnist_train, mnist_test, capsys):
     small = {True: (mnist_train[0][:256], mnist_train[1][:256]), False: (mnist_test[0][:200], mnist_test[1][:200])}
     monkeypatch.setattr(train_cli, "load_mnist", lambda train: small[train])
-    monkeypatch.setattr(train_cli, "Captioner", _TinyCaptioner)
-    train_cli.main(["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path), "--threads", "2"])
+    argv = ["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path), "--threads", "2", *TINY_FLAGS]
+    train_cli.main(argv)
     record = json.loads((tmp_path / "training.json").read_text())
-    assert record["command"] == f"python -m crossmodal.train --epochs 1 --batch-size 64 --out {tmp_path} --threads 2"
+    assert record["command"] == "python -m crossmodal.train " + " ".join(argv)
     assert 0 <= record["test_exact_match"] <= 1 and len(record["per_digit"]) == 10
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "optimizer.safetensors").exists()
     assert "test caption exact match" in capsys.readouterr().out
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["vision"]["patch_size"] == 7 and config["decoder"]["dim"] == 32
 
 
-class _TinyCaptioner:
-    @staticmethod
-    def for_mnist():
-        from crossmodal import Captioner
+# tests/conftest.py's tiny_config, as flags
+TINY_FLAGS = ["--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2", "--vision.patch-size", "7",
+              "--decoder.dim", "32", "--decoder.depth", "2", "--decoder.num-heads", "2"]
 
-        from .conftest import tiny_config
 
-        return Captioner.for_mnist(tiny_config())
+def test_every_config_field_is_a_flag(capsys):
+    with pytest.raises(SystemExit):
+        train_cli.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ["--epochs", "--batch-size", "--weight-decay", "--augment", "--save-every", "--decoder.gated",
+                 "--decoder.cross-attention-every", "--vision.patch-size", "--vision.timm-model"]:
+        assert flag in text, flag
+    assert "cosine decays to lr × this" in text  # the comment beside the field is its help
+
+
+def test_a_flag_sets_a_nested_model_setting(tmp_path, monkeypatch):
+    """The gate experiment of notebook 04 is a command line: --decoder.gated true."""
+    seen = {}
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
+    history = {"eval": [{"exact_match": 0.0, "per_digit": [0.0] * 10}], "train_seconds": 0, "eval_seconds": 0}
+    monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg) or history)
+    train_cli.main(["--out", str(tmp_path), "--decoder.gated", "true", "--augment", "no", "--lr", "1e-3", *TINY_FLAGS])
+    assert seen["model"].config.decoder.gated and any("gate" in n for n, _ in seen["model"].named_parameters())
+    assert seen["cfg"].augment is False and seen["cfg"].lr == 1e-3

@@ -87,7 +87,7 @@ def test_every_format_gives_the_same_input():
 
 
 @pytest.mark.parametrize("bad, error, message", [
-    (np.zeros((10, 10, 2)), ValueError, "colour channels"),
+    (np.zeros((10, 10, 5)), ValueError, "colour channels"),
     (np.zeros((2, 3, 4, 5)), ValueError, "shaped"),
     (np.full((10, 10), np.nan), ValueError, "NaN"),
     (np.full((10, 10), 3.0), ValueError, r"\[0, 1\]"),

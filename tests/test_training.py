@@ -116,3 +116,127 @@ def test_learning_rate_schedule():
     assert cfg.lr_at(0, 100) == pytest.approx(1e-4)
     assert cfg.lr_at(9, 100) == pytest.approx(1e-3)
     assert cfg.lr_at(99, 100) == pytest.approx(1e-4, rel=0.01)
+
+
+KILLED_WHILE_SAVING = """
+import os, sys, pathlib, torch
+import safetensors.torch
+
+point, folder = sys.argv[1], sys.argv[2]
+calls = []
+
+def dies_the_second_time(real, name):
+    def wrapper(self_or_first, *args, **kwargs):
+        target = str(args[0] if args else self_or_first)
+        if name in target or name in str(self_or_first):
+            calls.append(target)
+            if len(calls) == 2:
+                os._exit(9)  # like kill -9: no cleanup, no finally blocks
+        return real(self_or_first, *args, **kwargs)
+    return wrapper
+
+if point == "after the weights":  # model.safetensors written, the optimizer's file not yet
+    safetensors.torch.save_file = dies_the_second_time(safetensors.torch.save_file, "optimizer")
+else:  # between moving the old checkpoint aside and moving the new one in
+    pathlib.Path.rename = dies_the_second_time(pathlib.Path.rename, ".saving")
+
+from crossmodal import Captioner
+from crossmodal.train import train
+from tests.conftest import tiny_config
+from tests.test_training import crash_config, random_data
+
+torch.manual_seed(0)
+train(Captioner.for_mnist(tiny_config()), crash_config(), random_data(), out=folder)
+"""
+
+
+def crash_config():
+    return TrainConfig(epochs=2, batch_size=32, warmup_steps=4, save_every=3)  # 8 steps, saves at 3, 4, 6, 8
+
+
+def random_data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(128, 1, 28, 28, generator=g), torch.randint(0, 10, (128,), generator=g)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    torch.manual_seed(0)
+    model = Captioner.for_mnist(tiny_config())
+    train(model, crash_config(), random_data())
+    return model
+
+
+@pytest.mark.parametrize("point", ["after the weights", "between the renames"])
+def test_a_save_killed_half_way_resumes_to_the_same_result(tmp_path, point, uninterrupted):
+    """kill -9 during the second save (step 4): the step-3 checkpoint is whole, and resuming from it
+    ends exactly where an uninterrupted run does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, point, str(tmp_path / "run")], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9, killed.stderr
+
+    torch.manual_seed(1)
+    resumed = Captioner.for_mnist(tiny_config())
+    history = train(resumed, crash_config(), random_data(), out=tmp_path / "run", resume=True)
+    assert len(history["loss"]) == 8  # 3 steps before the checkpoint + 5 after the resume
+    for (name, a), (_, b) in zip(uninterrupted.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing left over beside it
+
+
+def test_resume_refuses_other_settings_and_a_folder_without_a_run(tmp_path):
+    data = random_data()
+    torch.manual_seed(0)
+    train(Captioner.for_mnist(tiny_config()), crash_config(), data, out=tmp_path)
+    longer = TrainConfig(**{**crash_config().__dict__, "epochs": 3})
+    with pytest.raises(ValueError, match=r"other settings \(epochs 2 → 3\)"):
+        train(Captioner.for_mnist(tiny_config()), longer, data, out=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="decoder.gated False → True"):
+        train(Captioner.for_mnist(tiny_config(gated=True)), crash_config(), data, out=tmp_path, resume=True)
+    with pytest.raises(FileNotFoundError, match="holds no training to resume"):
+        train(Captioner.for_mnist(tiny_config()), crash_config(), data, out=tmp_path / "empty", resume=True)
+
+
+def test_weight_decay_only_for_weight_matrices():
+    from crossmodal.train import param_groups
+
+    model = Captioner.for_mnist(tiny_config(gated=True))
+    decay, no_decay = param_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert "decoder.wte.weight" in decayed  # the token embedding is lm_head's weight matrix (tied)
+    assert "encoder.patch_embed.proj.weight" in decayed  # a Conv2d: a weight matrix over each patch
+    assert all(n.endswith(".weight") for n in decayed)  # no bias, position embedding or gate
+    kept = {names[id(p)] for p in no_decay["params"]}
+    assert {"decoder.wpe.weight", "encoder.pos_embed", "decoder.blocks.0.gate", "decoder.ln_f.weight",
+            "encoder.norm.weight", "encoder.blocks.0.norm1.weight"} <= kept  # positions, gates, LayerNorms
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_an_epoch_interrupted_while_evaluating_is_evaluated_after_resuming(tmp_path, monkeypatch):
+    """The epoch's checkpoint is saved after its evaluation: one saved before would resume past the
+    evaluation, and the epoch would never get its test score."""
+    import crossmodal.train as train_module
+
+    data = random_data()
+    test_data = data[0][:64], data[1][:64]
+    real_evaluate, calls = train_module.evaluate, []
+
+    def dies_the_first_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise Interrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", dies_the_first_time)
+    torch.manual_seed(0)
+    with pytest.raises(Interrupt):
+        train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path)
+    history = train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path, resume=True)
+    assert [e["step"] for e in history["eval"]] == [4, 8]  # both epochs evaluated
