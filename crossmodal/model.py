@@ -17,7 +17,7 @@ from torch import nn
 from .checkpoint import load_captioner, replacing, write_model
 from .config import CaptionerConfig
 from .decoder import Decoder, KVCache
-from .inputs import check_not_blank, to_image_batch
+from .inputs import check_mnist_like, check_not_blank, to_image_batch
 from .layers import pair
 from .tokenizer import build_char_tokenizer, check_text
 from .vit import TimmEncoder, VisionTransformer
@@ -192,12 +192,15 @@ class Captioner(nn.Module):
         in [0, 1] or uint8.
 
         Returns a Caption (or a list, for a batch) with the text and the cross-attention maps.
-        Raises BlankImageError for an image with no ink, rather than captioning noise.
+        Raises BlankImageError for an image with no ink, rather than captioning noise; warns
+        (inputs.NotMNISTLikeWarning) for a one-channel image with a bright edge (inverted, noise).
         """
         self._tokenizer()  # before any work: decode() needs it
         x = self.image_batch(images)
         single = not (hasattr(images, "dim") and images.dim() == 4 or getattr(images, "ndim", 0) == 4)
         check_not_blank(x)  # the same rule as preprocess_drawing's
+        if self.config.vision.in_chans == 1:  # a grey digit on a dark margin, as MNIST: warn of inverted or noisy ones
+            check_mnist_like(x)
         generated, maps = self._generate(x, None, temperature, top_k, generator, use_cache=True,
                                          return_attention=True, prompt=None)
         gh, gw = self.encoder.grid_size

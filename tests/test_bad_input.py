@@ -405,7 +405,6 @@ def test_inverted_digits_and_noise_are_flagged_and_mnist_is_not(mnist_test):
         assert check_mnist_like(torch.cat([images[:1], torch.rand(2, 1, 28, 28)])) == [1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="Captioner.caption (model.py, branch core) does not call check_mnist_like yet")
 def test_caption_warns_about_an_inverted_digit(shipped, mnist_test):
     from crossmodal.inputs import NotMNISTLikeWarning
 
