@@ -19,7 +19,7 @@ After a build, check the notebook the way CI does, as the machine is and with lo
 float results then differ in their last bits, as on a CPU of another generation; see README, "Contributing"):
 
     python -m pytest --nbval notebooks/NAME.ipynb
-    ATEN_CPU_CAPABILITY=default python -m pytest --nbval notebooks/NAME.ipynb
+    ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 python -m pytest --nbval notebooks/NAME.ipynb
 """
 
 import re
