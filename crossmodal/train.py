@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 
 from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
 from .config import CaptionerConfig, check_config, check_types
-from .data import augment, batches, caption_tokens, load_mnist, to_image_batch
+from .data import augment, batches, caption_tokens, load_mnist
 from .flags import add_flags, apply, flatten, given
+from .inputs import to_image_batch
 from .model import Captioner
 
 
