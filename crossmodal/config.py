@@ -15,6 +15,7 @@ class VisionConfig:
     image_size: int | tuple[int, int] = 28  # square, or (height, width) as in timm
     patch_size: int | tuple[int, int] = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
     in_chans: int = 1
+    stem: str = "patch"  # "patch": one linear map per patch, as in ViT and timm; "conv": early convolutions
     dim: int = 64
     depth: int = 4
     num_heads: int = 4
@@ -116,6 +117,13 @@ def check_config(config):
                 raise ValueError(f"{prefix}{name} must be above 0, got {value!r}")
         if part.dim % part.num_heads:
             raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
+    v = config.vision
+    if v.stem not in ("patch", "conv"):
+        raise ValueError(f"vision.stem must be 'patch' or 'conv', got {v.stem!r}")
+    ph, pw = pair(v.patch_size)
+    if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
+        raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
+                         f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")
     if config.decoder.cross_attention_every < 0:
         raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
     for name in ("bos_id", "eos_id", "pad_id"):

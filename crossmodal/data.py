@@ -1,4 +1,4 @@
-"""MNIST images with their captions, minibatches and augmentation.
+"""MNIST images with their captions, and minibatches (augmentation: see augment.py).
 
 Images are float tensors in [0, 1], white digit on black, (B, 1, 28, 28) (see inputs.py for the
 input contract). MNIST comes from torchvision into the folder named by the CROSSMODAL_DATA
@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from .inputs import BlankImageError, preprocess_drawing, to_image_batch  # noqa: F401  (their old home: still importable from here)
+from .augment import augment  # noqa: F401  (its old home: still importable from here)
+from .inputs import BlankImageError, preprocess_drawing, to_image_batch  # noqa: F401  (likewise)
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -109,16 +109,3 @@ def batches(images, labels, batch_size, shuffle=False, generator=None):
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
         yield images[idx], labels[idx]
-
-
-def augment(images, generator=None, max_degrees=10.0, max_shift=2.0, scale=(0.9, 1.1)):
-    """Random small rotation, scale and shift of a batch (B, 1, H, W), as handwriting varies."""
-    B, _, H, W = images.shape
-    rand = lambda lo, hi: torch.rand(B, generator=generator) * (hi - lo) + lo  # noqa: E731
-    angle = rand(-max_degrees, max_degrees).deg2rad()
-    s = rand(*scale)
-    tx, ty = rand(-max_shift, max_shift) * 2 / W, rand(-max_shift, max_shift) * 2 / H  # pixels → [-1, 1] units
-    cos, sin = angle.cos() / s, angle.sin() / s
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

@@ -217,7 +217,7 @@ def seven_png(mnist_test, tmp_path):
 def run_caption(argv, monkeypatch, capsys, model):
     from crossmodal import caption as caption_cli
 
-    monkeypatch.setattr(caption_cli, "load_model", lambda checkpoint: model)  # load the shipped model once
+    monkeypatch.setattr(caption_cli, "load_model", lambda checkpoint, device: model)  # load the shipped model once
     caption_cli.main([str(a) for a in argv])
     return capsys.readouterr().out.splitlines()[0]
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from crossmodal import caption as caption_cli
@@ -60,7 +61,7 @@ def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mni
 
 
 # tests/conftest.py's tiny_config, as flags
-TINY_FLAGS = ["--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2", "--vision.patch-size", "7",
+TINY_FLAGS = ["--vision.stem", "patch", "--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2", "--vision.patch-size", "7",
               "--decoder.dim", "32", "--decoder.depth", "2", "--decoder.num-heads", "2"]
 
 
@@ -83,3 +84,43 @@ def test_a_flag_sets_a_nested_model_setting(tmp_path, monkeypatch):
     train_cli.main(["--out", str(tmp_path), "--decoder.gated", "true", "--augment", "no", "--lr", "1e-3", *TINY_FLAGS])
     assert seen["model"].config.decoder.gated and any("gate" in n for n, _ in seen["model"].named_parameters())
     assert seen["cfg"].augment is False and seen["cfg"].lr == 1e-3
+
+
+def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monkeypatch):
+    """No flags: the convolutional stem, the stroke augmentation and the peak learning rate the README measured."""
+    seen = {}
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
+    history = {"eval": [{"exact_match": 0.0, "per_digit": [0.0] * 10}], "train_seconds": 0, "eval_seconds": 0}
+    monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg, kw=k) or history)
+    train_cli.main(["--out", str(tmp_path), "--device", "cpu", "--eval-every", "50"])
+    assert seen["model"].config.vision.stem == "conv" and seen["cfg"].augment_strokes and seen["cfg"].lr == 5e-3
+    assert seen["kw"]["eval_every"] == 50 and seen["model"].device.type == "cpu"
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["device"].startswith("cpu (")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--device", "tpu"], "device must be one of auto, cpu, cuda, mps"),
+    (["--eval-every", "0"], "--eval-every must be 1 or more"),
+    (["--vision.patch-size", "7"], "needs a square patch_size of 2, 4, 8"),
+    (["--vision.stem", "hexagons"], "vision.stem must be 'patch' or 'conv'"),
+    (["--label-smoothing", "1.0"], "label_smoothing (--label-smoothing) must be from 0 up to"),
+])
+def test_train_cli_explains_bad_settings(tmp_path, flags, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train_cli.main(["--out", str(tmp_path / "run"), *flags])
+    assert message in str(stop.value)
+    assert not (tmp_path / "run").exists()  # checked before anything is written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_train_cli_refuses_a_gpu_it_does_not_have(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        train_cli.main(["--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert "PyTorch sees no CUDA GPU here" in str(stop.value)
+
+
+def test_caption_cli_names_a_device_it_lacks(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        caption_cli.main([drawing(tmp_path / "d.png"), "--device", "abacus"])
+    assert "device must be one of" in str(stop.value)

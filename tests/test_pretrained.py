@@ -57,3 +57,13 @@ def test_score_reads_the_caption_it_writes(model, mnist_test):
     assert read.probs.min() > 0.5
     wrong = model.score(seven, "This is the number one.")
     assert wrong.probs[19] < 0.1  # the model does not believe "o" (one) comes after "number "
+
+
+def test_the_shipped_captioner_reads_thick_thin_and_blurred_digits(model, mnist_test):
+    """The README's robustness table: MNIST test drawn thicker (3×3 dilation), thinner (2×2 erosion) and
+    blurred (Gaussian, sigma 1), as a user's pen differs from MNIST's."""
+    from crossmodal.evaluate import robustness
+
+    results = robustness(model, *mnist_test)
+    assert results["clean"] >= 0.994, results
+    assert min(results["thicker"], results["thinner"], results["blurred"]) >= 0.985, results

@@ -240,3 +240,27 @@ def test_an_epoch_interrupted_while_evaluating_is_evaluated_after_resuming(tmp_p
         train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path)
     history = train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path, resume=True)
     assert [e["step"] for e in history["eval"]] == [4, 8]  # both epochs evaluated
+
+
+def test_eval_every_records_accuracy_against_training_time():
+    """What the time-to-accuracy benchmark reads: an evaluation every k steps, with the training seconds so far."""
+    data = random_data()
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=32, warmup_steps=2, label_smoothing=0.1)  # 4 steps an epoch
+    history = train(Captioner.for_mnist(tiny_config()), cfg, data, (data[0][:32], data[1][:32]), eval_every=3)
+    assert [e["step"] for e in history["eval"]] == [3, 4, 6, 8]  # every 3 steps, and each epoch's end
+    seconds = [e["train_seconds"] for e in history["eval"]]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    assert len(history["loss"]) == 8 and all(loss > 0 for loss in history["loss"])
+    assert history["train_seconds"] >= seconds[-1]
+
+
+def test_the_conv_stems_batch_norms_are_not_decayed():
+    from crossmodal.train import default_model_config, param_groups
+
+    model = Captioner.for_mnist(default_model_config())
+    decay, no_decay = param_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert {"encoder.patch_embed.proj.0.weight", "encoder.patch_embed.proj.3.weight"} <= decayed  # convolutions
+    assert not any(".proj.1." in n or ".proj.4." in n for n in decayed)  # their BatchNorms

@@ -112,3 +112,31 @@ def test_a_timm_encoder_normalises_with_its_own_mean_and_std():
             torch.nn.functional.interpolate((images.expand(-1, 3, -1, -1) - mean) / std, size=(224, 224),
                                             mode="bilinear", align_corners=False))[:, 1:])  # patches only
         assert (model.encode_images(images) - expected).abs().max() <= 1e-5
+
+
+def test_conv_stem_keeps_the_patch_grid():
+    """Early convolutions (the command line's default captioner) give one token per 4×4 patch, like PatchEmbed."""
+    torch.manual_seed(0)
+    vit = VisionTransformer(VisionConfig(stem="conv", image_size=(28, 56), dim=32, depth=1, num_heads=2)).eval()
+    assert vit.grid_size == (7, 14)
+    x = torch.rand(2, 1, 28, 56)
+    assert vit.forward_features(x).shape == (2, 7 * 14, 32)
+    # each token sees its own patch and a few pixels around it, not the whole image: locality, as in a CNN
+    changed = x.clone()
+    changed[:, :, :, 40:] = 0  # blank the right part of the image
+    moved = (vit.patch_embed(changed) - vit.patch_embed(x)).abs().amax(dim=(0, 2)).view(7, 14)
+    assert moved[:, :9].max() == 0 and moved[:, 10:].min() > 0
+
+
+@pytest.mark.parametrize("patch", [7, (4, 2), 1])
+def test_conv_stem_refuses_patches_it_cannot_make(patch):
+    with pytest.raises(ValueError, match="needs a square patch of 2, 4, 8"):
+        VisionTransformer(VisionConfig(stem="conv", patch_size=patch))
+
+
+def test_a_captioner_with_the_conv_stem_draws_7x7_maps():
+    torch.manual_seed(0)
+    model = Captioner.for_mnist(CaptionerConfig(VisionConfig(stem="conv", dim=32, depth=1, num_heads=2),
+                                                DecoderConfig(dim=32, depth=1, num_heads=2))).eval()
+    result = model.caption(torch.rand(28, 28))
+    assert result.attention.shape[-2:] == (7, 7)
