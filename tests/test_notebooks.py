@@ -233,6 +233,24 @@ def test_source_check_catches_an_edited_notebook():
     assert "cells stored" in source_problems(nb, wanted)[0]
 
 
+def test_the_install_cell_says_what_to_do_when_the_install_fails(monkeypatch):
+    """No network, or no such repository: %pip prints its error and returns, and the learner must then read what
+    to do, not a bare ModuleNotFoundError. Run the generated cell with crossmodal missing and %pip doing nothing."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    repo = repository_url()
+    code = TransformerManager().transform_cell(load_build_tool().install_cell(repo))  # %pip -> run_line_magic
+    magics = []
+    shell = type("Shell", (), {"run_line_magic": lambda self, name, line: magics.append((name, line))})()
+    monkeypatch.setitem(__import__("sys").modules, "crossmodal", None)  # `import crossmodal` now fails
+    with pytest.raises(ImportError) as failure:
+        exec(code, {"get_ipython": lambda: shell})
+    assert magics == [("pip", f'install -q "crossmodal @ git+{repo}"')]
+    message = str(failure.value)
+    assert "Clone or upload the repository" in message and "pip install -e ." in message and repo in message
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__  # one message, no chained traceback
+
+
 def test_readme_links_match_the_repository():
     readme = ROOT / "README.md"
     if not readme.exists():

@@ -18,6 +18,7 @@
 # - training with a live loss curve through a callback;
 # - evaluation: caption exact match, per-digit accuracy, a confusion matrix of digit words, a gallery of failures;
 # - greedy decoding against sampling, top-k sampling, and how likely the model finds a given caption (`score`);
+# - beam search against greedy decoding, and what the sampling temperature does;
 # - how far one epoch of training gets, next to a blind captioner and the shipped checkpoint.
 #
 # It runs top to bottom in two to three minutes on a laptop CPU, most of it training two captioners.
@@ -691,8 +692,8 @@ check("the greedy caption has probability above 1/2 for at least 95% of these im
 # %% [markdown]
 # Beam search finds (almost) nothing better, and the reason is in the second line: when the greedy caption
 # already has probability above one half, all the other captions share less than one half, so none can be
-# likelier — beam search has nothing to find. The few images below one half are among the ones it gets wrong,
-# and even there the greedy caption is (nearly always) the likeliest. A well trained captioner of one-sentence
+# likelier — beam search has nothing to find. For the few images below one half, the greedy caption still
+# came out the likeliest, or nearly always. A well trained captioner of one-sentence
 # captions is that sure of itself; beam search earns its cost where many long outputs share the probability
 # (translation, long descriptions) or, as with the blind captioner, where the model is unsure.
 #
@@ -744,6 +745,9 @@ check("the higher the temperature from 1 on, the fewer well-formed captions",
 # - Greedy decoding takes the likeliest character at each step; sampling with `temperature` and `top_k` shows
 #   the alternatives; `score`, or one teacher-forced pass for a batch, says how likely a given caption is.
 # - A blind captioner learns the label frequencies and names the same digit for every image.
+# - Beam search (`num_beams`) keeps the likeliest whole sequences, not the likeliest next character; it finds
+#   nothing better when the greedy caption already has probability above one half. Low temperatures collapse
+#   sampling onto the greedy caption, high ones misspell.
 # - One epoch here, against the blind captioner and the shipped checkpoint: see the table in section 8.
 #
 # **Next:** [06 · See it think](06_attention_maps.ipynb) — the cross-attention maps: where the captioner looks
