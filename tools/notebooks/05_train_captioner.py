@@ -42,7 +42,7 @@ from crossmodal.train import TrainConfig, evaluate, train
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 torch.set_printoptions(precision=3, sci_mode=False)
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 
 train_images, train_labels = crossmodal.load_mnist(train=True)  # (60000, 1, 28, 28) in [0, 1], (60000,)
 test_images, test_labels = crossmodal.load_mnist(train=False)  # (10000, 1, 28, 28): never trained on
@@ -752,3 +752,12 @@ check("the higher the temperature from 1 on, the fewer well-formed captions",
 #
 # **Next:** [06 · See it think](06_attention_maps.ipynb) — the cross-attention maps: where the captioner looks
 # while it writes each character, and whether it really uses what it looks at.
+#
+# ## References
+#
+# - Xu et al. (2015), [Show, Attend and Tell: Neural Image Caption Generation with Visual Attention](https://arxiv.org/abs/1502.03044)
+# - Vinyals et al. (2015), [Show and Tell: A Neural Image Caption Generator](https://arxiv.org/abs/1411.4555) — captions decoded with beam search
+# - Loshchilov and Hutter (2019), [Decoupled Weight Decay Regularization](https://arxiv.org/abs/1711.05101) — AdamW; and (2017), [SGDR](https://arxiv.org/abs/1608.03983) — the cosine schedule
+# - Holtzman et al. (2020), [The Curious Case of Neural Text Degeneration](https://arxiv.org/abs/1904.09751) — temperature, top-k and nucleus sampling
+# - Meister, Cotterell and Vieira (2020), [If beam search is the answer, what was the question?](https://arxiv.org/abs/2010.02650)
+# - LeCun, Cortes and Burges, [the MNIST database](https://yann.lecun.com/exdb/mnist/)
