@@ -33,7 +33,7 @@ class KVCache:
         return 0 if kv is None else kv[0].size(2)
 
     def reorder(self, rows):
-        """Keep the batch rows `rows` (B',), in that order: beam search continues each beam from the one it came from."""
+        """Keep the batch rows `rows` (B',), in that order: in beam search, each beam continues the one it extends."""
         pick = lambda kv: None if kv is None else (kv[0][rows], kv[1][rows])  # noqa: E731
         self.self_kv, self.cross_kv = [pick(kv) for kv in self.self_kv], [pick(kv) for kv in self.cross_kv]
 

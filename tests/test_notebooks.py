@@ -217,6 +217,14 @@ def test_stored_notebook_is_built_from_its_source(source):
     assert not problems, f"{stored.name} is stale; rebuild it from {source.name}:\n  " + "\n  ".join(problems)
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_each_notebook_cites_what_it_builds_on(source):
+    text = source.read_text()
+    assert "# ## References" in text, f"{source.name}: end with a '## References' list (papers and docs, linked)"
+    references = text.split("# ## References", 1)[1]
+    assert len(re.findall(r"\]\(https://", references)) >= 2, f"{source.name}: link the papers and docs it cites"
+
+
 def test_every_notebook_has_a_source():
     assert {p.stem for p in NOTEBOOKS} == {p.stem for p in SOURCES}
 
