@@ -524,7 +524,11 @@ for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first le
 # - The numbers in section 5 answered the questions for *this* model: how focused it is while writing the
 #   fixed words versus the digit word, whether its attention at the deciding letter sits on the strokes
 #   that separate look-alike digits, and whether its heads differ.
-# - Attention is a reading, not a proof: erasing the attended patch is the test of whether it mattered.
+# - Attention is a reading, not a proof: erasing the attended patch changes few captions (attention is not
+#   explanation), while swapping what one step reads (activation patching) shows that the second letter of a
+#   digit word is decided by reading the image again, not remembered.
+# - A head that spreads its weight over the blank margin at the deciding letter is an attention sink: bright
+#   is not always looked *for*.
 # - `AttentionExplorer` and `DrawingPad` put all of this under your mouse; both are plain Python underneath.
 #
 # ## References
