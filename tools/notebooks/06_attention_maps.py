@@ -243,6 +243,7 @@ for (a, b), row in zip(PAIRS, axes):
     head_map = at_k[:, best[0], best[1]].mean(0).reshape(g, g).numpy()
     row[3].imshow(viz.overlay((mean_img[a] + mean_img[b]) / 2, head_map))
     row[3].set_title(f"layer {best[0]} head {best[1]} at {caption_for(a)[k]!r}/{caption_for(b)[k]!r}", fontsize=9)
+    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, head_map.max()), viz.CMAP), ax=row[3], shrink=0.8)
     for ax in row:
         ax.set_xticks([]); ax.set_yticks([])
 fig.tight_layout()
