@@ -32,6 +32,11 @@ class KVCache:
         kv = self.self_kv[0]
         return 0 if kv is None else kv[0].size(2)
 
+    def reorder(self, rows):
+        """Keep the batch rows `rows` (B',), in that order: in beam search, each beam continues the one it extends."""
+        pick = lambda kv: None if kv is None else (kv[0][rows], kv[1][rows])  # noqa: E731
+        self.self_kv, self.cross_kv = [pick(kv) for kv in self.self_kv], [pick(kv) for kv in self.cross_kv]
+
 
 class DecoderBlock(nn.Module):
     def __init__(self, cfg, cross_attention):

@@ -17,6 +17,7 @@ from torch import nn
 from .checkpoint import load_captioner, replacing, write_model
 from .config import CaptionerConfig
 from .decoder import Decoder, KVCache
+from .decoding import beam_search, check_beam_settings
 from .inputs import check_mnist_like, check_not_blank, to_image_batch
 from .layers import pair
 from .tokenizer import build_char_tokenizer, check_text
@@ -95,7 +96,7 @@ class Captioner(nn.Module):
 
     @torch.inference_mode()
     def generate(self, images, max_new_tokens=None, temperature=0.0, top_k=None, generator=None,
-                 use_cache=True, return_attention=False, prompt=None):
+                 use_cache=True, return_attention=False, prompt=None, num_beams=1, return_scores=False):
         """Write captions for a batch: (B, T) new token ids, each row <eos>-terminated then <pad>.
 
         Every row starts with <bos>, then its prompt if one is given: a list of token ids for
@@ -103,9 +104,25 @@ class Captioner(nn.Module):
         temperature 0 is greedy; above 0 samples (from the top_k most likely, if given).
         max_new_tokens: at most this many new tokens per row (default: as many as fit in block_size).
         return_attention: also return cross-attention weights (B, T, layers, heads, N).
+        num_beams > 1: beam search (decoding.py), the likeliest sequence among num_beams kept at each step
+        instead of the likeliest token at each step; prompts must then be of one length.
+        return_scores: also return each row's log-probability (B,), for greedy or beam search.
         """
-        return self._generate(self.image_batch(images), max_new_tokens, temperature, top_k, generator,
-                              use_cache, return_attention, prompt)
+        x = self.image_batch(images)
+        check_beam_settings(num_beams, temperature, top_k, return_attention)
+        if num_beams == 1 and not return_scores:
+            return self._generate(x, max_new_tokens, temperature, top_k, generator, use_cache, return_attention,
+                                  prompt)
+        if return_scores and (temperature != 0 or return_attention):
+            raise ValueError("return_scores is for greedy decoding and beam search (temperature=0), "
+                             "without return_attention")
+        cfg, starts = self.config, self._prompt_rows(prompt, x.size(0))
+        room = cfg.decoder.block_size - max(map(len, starts))
+        _check_generation(max_new_tokens, temperature, top_k, room)
+        tokens, scores = beam_search(self.decoder, self.encode_images(x), starts, num_beams,
+                                     room if max_new_tokens is None else max_new_tokens, cfg.eos_id, cfg.pad_id,
+                                     use_cache)  # one beam: greedy decoding, with its scores
+        return (tokens, scores) if return_scores else tokens
 
     @torch.inference_mode()
     def _generate(self, images, max_new_tokens, temperature, top_k, generator, use_cache, return_attention, prompt):

@@ -217,6 +217,14 @@ def test_stored_notebook_is_built_from_its_source(source):
     assert not problems, f"{stored.name} is stale; rebuild it from {source.name}:\n  " + "\n  ".join(problems)
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_each_notebook_cites_what_it_builds_on(source):
+    text = source.read_text()
+    assert "# ## References" in text, f"{source.name}: end with a '## References' list (papers and docs, linked)"
+    references = text.split("# ## References", 1)[1]
+    assert len(re.findall(r"\]\(https://", references)) >= 2, f"{source.name}: link the papers and docs it cites"
+
+
 def test_every_notebook_has_a_source():
     assert {p.stem for p in NOTEBOOKS} == {p.stem for p in SOURCES}
 
@@ -231,6 +239,24 @@ def test_source_check_catches_an_edited_notebook():
                                            f"source's {nb.cells[3].cell_type} cell"]
     nb.cells.pop()
     assert "cells stored" in source_problems(nb, wanted)[0]
+
+
+def test_the_install_cell_says_what_to_do_when_the_install_fails(monkeypatch):
+    """No network, or no such repository: %pip prints its error and returns, and the learner must then read what
+    to do, not a bare ModuleNotFoundError. Run the generated cell with crossmodal missing and %pip doing nothing."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    repo = repository_url()
+    code = TransformerManager().transform_cell(load_build_tool().install_cell(repo))  # %pip -> run_line_magic
+    magics = []
+    shell = type("Shell", (), {"run_line_magic": lambda self, name, line: magics.append((name, line))})()
+    monkeypatch.setitem(__import__("sys").modules, "crossmodal", None)  # `import crossmodal` now fails
+    with pytest.raises(ImportError) as failure:
+        exec(code, {"get_ipython": lambda: shell})
+    assert magics == [("pip", f'install -q "crossmodal @ git+{repo}"')]
+    message = str(failure.value)
+    assert "Clone or upload the repository" in message and "pip install -e ." in message and repo in message
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__  # one message, no chained traceback
 
 
 def test_readme_links_match_the_repository():

@@ -29,6 +29,16 @@ def test_environment_yml_names_the_same_packages_as_pyproject():
     assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
 
 
+def test_a_learner_installs_the_notebooks_extra_without_test_tools():
+    extras = pyproject()["project"]["optional-dependencies"]
+    notebooks, dev = requirement_names(extras["notebooks"]), requirement_names(extras["dev"])
+    assert "jupyterlab" in notebooks and notebooks <= dev  # dev adds the test tools to the learner's set-up
+    assert not notebooks & {"pytest", "nbval", "playwright", "ruff"}
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install -e ".[notebooks]"' in readme and "python -m venv" in readme and "--allow-root" in readme
+    assert "download.pytorch.org/whl/cpu" in readme
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     command = re.search(r"pip install -e \"\.\[dev\]\" && (python -m pytest[^\n`]*)", readme).group(1).strip()

@@ -160,6 +160,62 @@ def test_explorer_of_a_blind_captioner_shows_captions_and_says_there_are_no_maps
     assert "no maps" in blind.numbers.value
 
 
+# --- static views: what GitHub, Colab's preview and an untrusted notebook show ---------------------
+
+
+def static_view(widget):
+    bundle = widget._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.model_id  # still a live widget
+    assert "Run the cell" in bundle["text/plain"] and "object at" not in bundle["text/plain"]
+    return bundle
+
+
+def test_an_empty_pad_shows_its_canvas_and_says_to_run_the_cell(pad):
+    bundle = static_view(pad)
+    assert "nothing drawn yet" in bundle["text/plain"]
+    picture = decoded(bundle["image/png"])
+    assert picture.shape[0] >= 140 and picture[10, 10].max() < 40  # the dark canvas
+
+
+def test_a_pad_with_a_drawing_shows_the_input_and_the_strip(pad):
+    pad.pixels = drawn(SEVEN)
+    bundle = static_view(pad)
+    assert repr(pad.caption) in bundle["text/plain"]
+    picture = decoded(bundle["image/png"])
+    seen = decoded(pad.seen_png)
+    np.testing.assert_array_equal(picture[:112:4, :112:4, 0], seen)  # what the model saw, zoomed 4×
+    strip = decoded(pad.strip_png)
+    assert picture.shape[1] >= 112 + strip.shape[1] and picture.shape[0] > strip.shape[0]
+
+
+def test_the_explorer_shows_its_current_map_and_says_to_run_the_cell(explorer):
+    bundle = static_view(explorer)
+    first = decoded(bundle["image/png"])
+    shown = decoded(explorer.picture.value)
+    np.testing.assert_array_equal(first[: shown.shape[0], : shown.shape[1], :3], shown[..., :3])
+    explorer.char.value = 3
+    assert "character 3" not in str(bundle) and not np.array_equal(decoded(explorer._repr_mimebundle_()["image/png"]),
+                                                                   first)
+
+
+def test_a_blind_explorer_has_no_picture_but_the_line():
+    torch.manual_seed(0)
+    config = CaptionerConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
+                             DecoderConfig(dim=32, depth=2, num_heads=2, block_size=12, cross_attention_every=0))
+    bundle = static_view(AttentionExplorer(Captioner.for_mnist(config).eval(), seven()[None]))
+    assert "image/png" not in bundle
+
+
+def test_displaying_a_widget_sends_the_static_view_beside_the_live_one(pad, monkeypatch):
+    import crossmodal.widgets.static
+
+    sent = []
+    monkeypatch.setattr(crossmodal.widgets.static, "display", lambda data, raw: sent.append((data, raw)))
+    pad._ipython_display_()  # how IPython displays a widget with an _ipython_display_ (all of ipywidgets 7's)
+    [(data, raw)] = sent
+    assert raw and set(data) == {"text/plain", "image/png", "application/vnd.jupyter.widget-view+json"}
+
+
 # --- colab -------------------------------------------------------------------------------------
 
 

@@ -24,13 +24,14 @@ from ipywidgets.widgets.trait_types import bytes_serialization
 
 from ..inputs import BlankImageError, preprocess_drawing
 from ..viz import render_strip
+from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, with_note, zoom
 
 HERE = Path(__file__).parent
 STRIP_ROW = 13  # tiles per row of the strip: "This is the " over "number seven.", to fit a notebook's width
 PROMPT = "Draw a digit (0–9) in the box: the caption appears when you lift the pen."
 
 
-class DrawingPad(anywidget.AnyWidget):
+class DrawingPad(StaticFallback, anywidget.AnyWidget):
     _esm = HERE / "drawing_pad.js"
     _css = HERE / "drawing_pad.css"
 
@@ -86,6 +87,19 @@ class DrawingPad(anywidget.AnyWidget):
             self.caption, self.message, self.seen_png, self.strip_png = caption.text, "", seen_png, strip_png
             self.seconds = time.perf_counter() - start
         return caption
+
+    def static_text(self):
+        """The line a reader sees where the widget cannot run (see static.py)."""
+        state = f"its caption: {self.caption!r}" if self.caption else "nothing drawn yet"
+        return f"DrawingPad ({state}). Run the cell to draw a digit and see the caption and where the model looked."
+
+    def static_png(self):
+        """The pad as a picture: the canvas, or what the model saw with the caption's strip of maps."""
+        if not self.caption:
+            return png(with_note(blank_canvas(), "Run the cell to draw a digit here: its caption appears beside it."))
+        seen = zoom(as_image(self.seen_png).convert("RGB"), 4)  # the 28×28 input, 112×112
+        note = f"{self.caption}  (run the cell to draw your own digit)"
+        return png(with_note(side_by_side(seen, as_image(self.strip_png)), note))
 
     def _bytes_to_image(self, pixels):
         side = self.resolution

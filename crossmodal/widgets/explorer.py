@@ -12,11 +12,12 @@ import io
 import ipywidgets as widgets
 
 from ..viz import attention_map, plot_attention
+from .static import StaticFallback, as_image, png, with_note
 
 MEAN = -1  # the dropdowns' value for "mean over layers / heads" (a Dropdown cannot hold None)
 
 
-class AttentionExplorer(widgets.VBox):
+class AttentionExplorer(StaticFallback, widgets.VBox):
     def __init__(self, model, images, labels=None):
         """model: a Captioner. images: (N, 1, 28, 28) in [0, 1], e.g. the MNIST test set or a
         small gallery. labels: (N,) true digits, shown beside the caption when given."""
@@ -71,6 +72,20 @@ class AttentionExplorer(widgets.VBox):
         row, col = divmod(int(m.argmax()), m.shape[1])
         self.numbers.value = (f"<small>brightest patch: row {row}, column {col}, weight {m.max():.3f} "
                               f"(uniform would be {1 / m.size:.3f})</small>")
+
+    def static_text(self):
+        """The line a reader sees where the widget cannot run (see static.py)."""
+        return ("AttentionExplorer: where the captioner looked while writing each character. "
+                "Run the cell to explore: pick an image, a character, a layer and a head.")
+
+    def static_png(self):
+        """The explorer's current map with a line naming what it shows; b"" for a captioner without maps."""
+        if not self.picture.value:
+            return b""
+        layer, head = self.layer.label, self.head.label
+        note = (f"image {self.index.value}, character {self.char.value}, layer {layer}, head {head} "
+                "(run the cell to explore)")
+        return png(with_note(as_image(self.picture.value), note))
 
     def _truth(self):
         if self.labels is None:

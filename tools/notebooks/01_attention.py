@@ -35,7 +35,7 @@ from crossmodal.checks import check  # states a claim about a trained result wit
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 torch.set_printoptions(precision=3, sci_mode=False)
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 
 # %% [markdown]
 # ## 1. Why attention
@@ -484,3 +484,10 @@ print("Exercise 3 ✓")
 #
 # **Next:** [02 · Vision Transformer](02_vision_transformer.ipynb) — cut a handwritten digit into patches,
 # treat the patches as a sequence, and let attention read the image.
+#
+# ## References
+#
+# - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762)
+# - Bahdanau, Cho and Bengio (2015), [Neural Machine Translation by Jointly Learning to Align and Translate](https://arxiv.org/abs/1409.0473) — attention before the Transformer
+# - Rush et al., [The Annotated Transformer](https://nlp.seas.harvard.edu/annotated-transformer/)
+# - PyTorch: [`F.scaled_dot_product_attention`](https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html) and [`nn.MultiheadAttention`](https://pytorch.org/docs/stable/generated/torch.nn.MultiheadAttention.html)

@@ -34,7 +34,7 @@ from crossmodal.data import MNIST_MEAN, MNIST_STD, batches
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 torch.set_printoptions(precision=3, sci_mode=False)
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 
 train_images, train_labels = crossmodal.load_mnist(train=True)  # downloads MNIST on first use
 test_images, test_labels = crossmodal.load_mnist(train=False)
@@ -436,3 +436,10 @@ print("Exercise 2 ✓ — the logits", "change" if changed else "do not change")
 #
 # **Next:** [03 · A GPT decoder](03_gpt_decoder.ipynb) — a character-level GPT that writes the captions,
 # first without seeing the image at all.
+#
+# ## References
+#
+# - Dosovitskiy et al. (2021), [An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale](https://arxiv.org/abs/2010.11929) — the ViT
+# - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762)
+# - timm's [Vision Transformer documentation](https://huggingface.co/docs/timm/models/vision-transformer), the reference this notebook is proven against
+# - Beyer, Zhai and Kolesnikov (2022), [Better plain ViT baselines for ImageNet-1k](https://arxiv.org/abs/2205.01580) — a simple recipe for training ViTs

@@ -35,7 +35,7 @@ from crossmodal.data import caption_for
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 torch.set_printoptions(precision=3, sci_mode=False)
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 
 _, train_labels = crossmodal.load_mnist(train=True)  # only the labels: this model never sees an image
 _, test_labels = crossmodal.load_mnist(train=False)
@@ -441,3 +441,10 @@ print("Exercise 2 ✓")
 #
 # **Next:** [04 · Cross-attention](04_cross_attention.ipynb) — give the decoder a way to look at the
 # image's patches, without disturbing what it already knows.
+#
+# ## References
+#
+# - Radford et al. (2019), [Language Models are Unsupervised Multitask Learners](https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf) — GPT-2
+# - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762)
+# - Karpathy (2023), [Let's build GPT: from scratch, in code, spelled out](https://www.youtube.com/watch?v=kCc8FmEb1nY) — the lecture this notebook's GPT follows closely
+# - transformers' [GPT-2 documentation](https://huggingface.co/docs/transformers/model_doc/gpt2), the reference this notebook is proven against

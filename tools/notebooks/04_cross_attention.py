@@ -42,7 +42,7 @@ from crossmodal.checks import check  # states a claim about a trained result wit
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 torch.set_printoptions(precision=3, sci_mode=False)
-plt.rcParams["figure.dpi"] = 72
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 
 test_images, test_labels = crossmodal.load_mnist(train=False)  # (10000, 1, 28, 28) in [0, 1], (10000,)
 print(test_images.shape, test_labels.shape)
@@ -693,3 +693,11 @@ print("Exercise 3 ✓")
 # **Next:** [05 · Training the captioner](05_train_captioner.ipynb) — train the whole captioner on MNIST, watch
 # its loss fall, measure what it gets right and wrong, and compare it with the blind decoder and the shipped
 # checkpoint.
+#
+# ## References
+#
+# - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762) — cross-attention first appears in its encoder–decoder
+# - Alayrac et al. (2022), [Flamingo: a Visual Language Model for Few-Shot Learning](https://arxiv.org/abs/2204.14198)
+# - Llama Team (2024), [The Llama 3 Herd of Models](https://arxiv.org/abs/2407.21783) (its section 7 describes the cross-attention image adapter of Llama 3.2 Vision), and transformers' [Mllama documentation](https://huggingface.co/docs/transformers/model_doc/mllama)
+# - Xu et al. (2015), [Show, Attend and Tell: Neural Image Caption Generation with Visual Attention](https://arxiv.org/abs/1502.03044)
+# - transformers' [Vision Encoder Decoder documentation](https://huggingface.co/docs/transformers/model_doc/vision-encoder-decoder) (a ViT + GPT-2 with `add_cross_attention=True`)

@@ -32,12 +32,13 @@ import torch.nn.functional as F
 from IPython.display import Image, display
 
 from crossmodal import viz
+from crossmodal.checks import check  # states a claim about a measured result
 from crossmodal.data import caption_for
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
-plt.rcParams["figure.dpi"] = 72  # modest figures keep the notebook small
+plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 in_colab = enable_colab()  # Colab needs its custom widget manager for the explorer and the pad
 
 model = crossmodal.load_pretrained()  # the shipped captioner: no training, no download
@@ -242,6 +243,7 @@ for (a, b), row in zip(PAIRS, axes):
     head_map = at_k[:, best[0], best[1]].mean(0).reshape(g, g).numpy()
     row[3].imshow(viz.overlay((mean_img[a] + mean_img[b]) / 2, head_map))
     row[3].set_title(f"layer {best[0]} head {best[1]} at {caption_for(a)[k]!r}/{caption_for(b)[k]!r}", fontsize=9)
+    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, head_map.max()), viz.CMAP), ax=row[3], shrink=0.8)
     for ax in row:
         ax.set_xticks([]); ax.set_yticks([])
 fig.tight_layout()
@@ -265,6 +267,7 @@ def erase(imgs, patches):
 
 
 gen = torch.Generator().manual_seed(0)
+erased = {}  # (a, b) -> share of captions changed, per kind of erasure
 for a, b in PAIRS:
     k = deciding_char(a, b)
     idx = torch.cat([(kept_labels == d).nonzero().squeeze(1) for d in (a, b)])
@@ -277,6 +280,86 @@ for a, b in PAIRS:
         changed[name] = sum(t != y for t, y in zip(texts, truth)) / len(truth)
     print(f"{a} vs {b}: erasing the most-attended patch changes {changed['most attended']:.0%} of {len(truth)} captions, "
           f"erasing a random inked patch {changed['random inked']:.0%}")
+    erased[a, b] = changed
+
+# %%
+check("erasing the most-attended patch changes fewer than 15% of the captions, for every pair",
+      all(c["most attended"] < 0.15 for c in erased.values()), f"{erased}")
+check("and at least as many as erasing a random inked patch", all(c["most attended"] >= c["random inked"]
+                                                                for c in erased.values()), f"{erased}")
+
+# %% [markdown]
+# **What the erasures say.** The patch the deciding letter attends to most matters more than a random stroke:
+# erasing it changes more captions. But it changes few — about one in ten at most — so the decision does not sit
+# in the one patch the map points at. Two reasons. The decoder does not read pixels but patch embeddings that
+# the ViT's self-attention has already mixed (section 4's rollout), so the evidence of a stroke is spread over
+# many embeddings, and the neighbours of an erased patch still carry it. And a map says where a head read, not
+# how much what it read changed the prediction: a large weight on a patch whose value barely moves the output
+# explains little. This is the point of Jain and Wallace (2019), *Attention is not Explanation*: attention
+# weights often disagree with measures of what a prediction depends on, and quite different weights can give the
+# same prediction. Treat a map as a hypothesis and test it by intervention, as here (Wiegreffe and Pinter, 2019,
+# argue the counterpoint: under some tests attention does carry explanatory signal).
+#
+# **The second letter: remembered, or read again?** After the shared *s* of *six* and *seven* (and the *t* of
+# *two*/*three*, the *f* of *four*/*five*) the model must choose again. It could remember what it read at the
+# first letter — that reading sits in the earlier position's state, which causal self-attention can reach — or
+# look at the image again. An intervention tells them apart: we run the decoder up to the first letter on the
+# true image, and at the second letter's step alone replace every cross-attention output by the one it gives on
+# an image of the *other* digit of the pair (activation patching). If the letter were remembered, it would not
+# change.
+
+# %%
+partner = {2: 3, 3: 2, 4: 5, 5: 4, 6: 7, 7: 6}  # digit words that share their first letter
+chosen = (torch.isin(kept_labels, torch.tensor(list(partner)))).nonzero().squeeze(1)
+digits = kept_labels[chosen].tolist()
+others = torch.tensor([(kept_labels == partner[d]).nonzero()[i % 50].item() for i, d in enumerate(digits)])
+prefix = torch.tensor([model.tokenizer(caption_for(d))["input_ids"][: decide + 2] for d in digits])  # <bos>…s
+letter = lambda ds: torch.tensor([model.tokenizer.convert_tokens_to_ids(caption_for(d)[decide + 1]) for d in ds])
+own, other = letter(digits), letter([partner[d] for d in digits])
+
+
+def next_letter(x, hook=None):
+    # the predicted second letter, with `hook(layer)` on every cross-attention module
+    handles = [m.register_forward_hook(hook(l)) for l, m in enumerate(model.decoder.cross_attention_layers)] if hook else []
+    try:
+        with torch.no_grad():
+            return model(x, prefix)[:, -1].argmax(-1)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+seen = {}  # layer -> cross-attention output at the last step, on the other digit's image
+def record(layer):
+    return lambda module, args, out: seen.__setitem__(layer, out[0][:, -1].clone())
+
+
+def swap(layer):
+    def hook(module, args, out):
+        y = out[0].clone()
+        y[:, -1] = seen[layer]  # the last step reads the other image; every earlier step read the true one
+        return (y, *out[1:])
+    return hook
+
+
+normal = next_letter(kept_images[chosen])
+next_letter(kept_images[others], record)
+patched = next_letter(kept_images[chosen], swap)
+follows_own, follows_other = (patched == own).float().mean().item(), (patched == other).float().mean().item()
+print(f"{len(digits)} images of 2, 3, 4, 5, 6, 7: second letter right {(normal == own).float().mean():.0%} as they are")
+print(f"with the second letter's cross-attention taken from the other digit's image: it follows the true image "
+      f"{follows_own:.0%}, the other image {follows_other:.0%}")
+
+# %%
+check("patched at the second letter's step alone, most second letters (over 70%) follow the other image",
+      follows_other > 0.7, f"{follows_other:.0%}")
+
+# %% [markdown]
+# The model reads the image again. With only the second letter's cross-attention swapped, most second letters
+# follow the *other* image, although every earlier step, the first letter's included, read the true one. What
+# the first letter's step read is not carried forward through self-attention strongly enough to decide: each
+# letter that needs the image looks at it again. The maps show the look; the patching shows that the look is
+# what decides.
 
 # %% [markdown]
 # ### 5.4 Do heads specialise?
@@ -307,15 +390,33 @@ print(f"while writing the fixed words the head most on ink is {name(on_ink['fixe
       f"({on_ink['fixed'].max():.0%}); at the deciding letter it puts {on_ink['first'].flatten()[on_ink['fixed'].argmax()]:.0%} there")
 
 mean_digit = kept_images.mean(0)[0]
-fig, axes = plt.subplots(layers, heads, figsize=(1.7 * heads, 1.8 * layers), squeeze=False)
+avg = first.mean(0).reshape(layers, heads, g, g).numpy()  # each head's mean map
+vmax = avg.max()  # one colour scale for every head, so their weights compare
+fig, axes = plt.subplots(layers, heads, figsize=(1.7 * heads + 0.8, 1.8 * layers), squeeze=False, layout="constrained")
 for layer in range(layers):
     for h in range(heads):
-        avg = first[:, layer, h].mean(0).reshape(g, g).numpy()
-        axes[layer, h].imshow(viz.overlay(mean_digit, avg))
+        axes[layer, h].imshow(viz.overlay(mean_digit, avg[layer, h], vmax))
         axes[layer, h].set_title(f"layer {layer} head {h}", fontsize=9)
         axes[layer, h].set_xticks([]); axes[layer, h].set_yticks([])
-fig.suptitle("each head's mean map at the deciding letter, on the mean digit", fontsize=10)
-fig.tight_layout()
+bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, vmax), viz.CMAP), ax=axes, shrink=0.9)
+bar.set_label("attention weight", fontsize=8)
+fig.suptitle("each head's mean map at the deciding letter, on the mean digit (one colour scale)", fontsize=10)
+
+# %%
+sink = on_ink["first"].argmin()  # the head that looks away from the ink at the deciding letter
+rest = torch.cat([on_ink["first"].flatten()[:sink], on_ink["first"].flatten()[sink + 1 :]])
+check("at the deciding letter one head puts under a quarter of its attention on ink, every other head over 40%",
+      on_ink["first"].flatten()[sink] < 0.25 and rest.min() > 0.4,
+      f"{name(sink)}: {on_ink['first'].flatten()[sink]:.0%}; the others at least {rest.min():.0%}")
+
+# %% [markdown]
+# Most heads narrow onto the ink when the digit word begins. One head does the opposite: at the deciding letter
+# it spreads over many patches and puts most of its weight on the blank margin, where there is nothing to read.
+# A softmax must put its weight somewhere, and a head with nothing useful to fetch at this step parks it on
+# patches that carry no information — a pattern known as an **attention sink**. Darcet et al. (2024), *Vision
+# Transformers Need Registers*, found large ViTs doing this with background patches, and gave them extra
+# "register" tokens to park on instead; language models do it with their first token (Xiao et al., 2024). So a
+# bright spot in a map is not always something the model looked *for*: it can be where a head rests.
 
 # %% [markdown]
 # ## 6 · The attention explorer
@@ -424,5 +525,17 @@ for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first le
 # - The numbers in section 5 answered the questions for *this* model: how focused it is while writing the
 #   fixed words versus the digit word, whether its attention at the deciding letter sits on the strokes
 #   that separate look-alike digits, and whether its heads differ.
-# - Attention is a reading, not a proof: erasing the attended patch is the test of whether it mattered.
+# - Attention is a reading, not a proof: erasing the attended patch changes few captions (attention is not
+#   explanation), while swapping what one step reads (activation patching) shows that the second letter of a
+#   digit word is decided by reading the image again, not remembered.
+# - A head that spreads its weight over the blank margin at the deciding letter is an attention sink: bright
+#   is not always looked *for*.
 # - `AttentionExplorer` and `DrawingPad` put all of this under your mouse; both are plain Python underneath.
+#
+# ## References
+#
+# - Xu et al. (2015), [Show, Attend and Tell: Neural Image Caption Generation with Visual Attention](https://arxiv.org/abs/1502.03044) — attention maps over a caption, the picture this notebook draws
+# - Abnar and Zuidema (2020), [Quantifying Attention Flow in Transformers](https://arxiv.org/abs/2005.00928) — attention rollout
+# - Jain and Wallace (2019), [Attention is not Explanation](https://arxiv.org/abs/1902.10186); Wiegreffe and Pinter (2019), [Attention is not not Explanation](https://arxiv.org/abs/1908.04626)
+# - Darcet et al. (2024), [Vision Transformers Need Registers](https://arxiv.org/abs/2309.16588) — heads that park their attention on uninformative patches
+# - Xiao et al. (2024), [Efficient Streaming Language Models with Attention Sinks](https://arxiv.org/abs/2309.17453)
