@@ -4,6 +4,7 @@
     python -m crossmodal.train --epochs 30 --out runs/long
     python -m crossmodal.train --decoder.gated true --out runs/gated   # any config field is a flag
     python -m crossmodal.train --out runs/long --resume                # after an interruption
+    python -m crossmodal.train --task numbers --out runs/reader        # read numbers of 1 to 4 digits
 
 AdamW (weight decay on the weight matrices only, see `param_groups`) with linear warm-up then
 cosine decay, gradient clipping, a tqdm progress bar, evaluation by caption exact match on the
@@ -32,6 +33,8 @@ from .data import augment, batches, caption_tokens, load_mnist
 from .flags import add_flags, apply, flatten, given
 from .inputs import to_image_batch
 from .model import Captioner
+from .numbers import NumberBatches, reader_config
+from .numbers import test_set as number_test_set
 
 
 @dataclass
@@ -107,13 +110,21 @@ def evaluate(model, images, labels, batch_size=1000):
 def train(model, cfg, train_data, test_data=None, out=None, resume=False, callbacks=()):
     """Train `model` in place; returns a history dict. Each callback is called as cb(step, loss).
 
+    train_data: MNIST's (images, labels), captioned here; or a task's own stream of batches, an
+    object with steps_per_epoch(batch_size) and batches(epoch, batch_size, seed, start) yielding
+    (images, tokens) (numbers.NumberBatches). test_data: (images, labels) for `evaluate`, or an
+    object whose evaluate(model) returns a dict with "exact_match" (numbers.Numbers).
     With `out`, a checkpoint is saved there every cfg.save_every steps and after each epoch's
     evaluation; resume=True continues from it, and refuses a checkpoint made with other settings.
     """
     cfg.check()
-    images, labels = train_data
-    targets_by_digit = caption_tokens(model.tokenizer)  # (10, L)
-    steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
+    if hasattr(train_data, "batches"):
+        steps_per_epoch = train_data.steps_per_epoch(cfg.batch_size)
+        epoch_batches = lambda epoch, skip: train_data.batches(epoch, cfg.batch_size, cfg.seed, skip)  # noqa: E731
+    else:
+        steps_per_epoch = math.ceil(len(train_data[1]) / cfg.batch_size)
+        epoch_batches = lambda epoch, skip: _caption_batches(model, cfg, *train_data, epoch, skip,  # noqa: E731
+                                                             steps_per_epoch)
     total_steps = cfg.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     history = {"loss": [], "eval": [], "train_seconds": 0.0, "eval_seconds": 0.0}
@@ -127,14 +138,8 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", mininterval=0.5)
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
-        for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
-            if i < skip:
-                continue
-            clock = time.perf_counter()
-            if cfg.augment:
-                x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
-            tokens = targets_by_digit[y]  # (B, L)
+        clock = time.perf_counter()  # training time includes making the batches (augmenting, composing numbers)
+        for x, tokens in epoch_batches(epoch, skip):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)
             _, loss = model(x, tokens[:, :-1], tokens[:, 1:])
@@ -153,11 +158,13 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
                 model.train()  # a callback may have evaluated, which switches to eval mode
             if out is not None and step % cfg.save_every == 0 and step % steps_per_epoch:
                 save_trainer_state(model, optimizer, cfg, step, history, out)  # epochs end below, evaluated
+            clock = time.perf_counter()
         clock = time.perf_counter()
         if test_data is not None:
-            result = evaluate(model, *test_data)
-            history["eval"].append({"step": step, **{k: result[k] for k in ("exact_match", "per_digit")}})
-            bar.write(f"epoch {epoch + 1}: test caption exact match {result['exact_match']:.2%}")
+            result = test_data.evaluate(model) if hasattr(test_data, "evaluate") else evaluate(model, *test_data)
+            history["eval"].append({"step": step, **{k: v for k, v in result.items() if k != "correct"}})
+            measure = "exact match" if hasattr(test_data, "evaluate") else "caption exact match"
+            bar.write(f"epoch {epoch + 1}: test {measure} {result['exact_match']:.2%}")
             model.train()
             history["eval_seconds"] += time.perf_counter() - clock
         if out is not None:
@@ -167,6 +174,19 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     return history
 
 
+def _caption_batches(model, cfg, images, labels, epoch, skip, steps_per_epoch):
+    """MNIST's batches of `epoch` from batch `skip` on: (images, caption tokens), augmented if cfg.augment."""
+    targets_by_digit = caption_tokens(model.tokenizer)  # (10, L)
+    order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
+    for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
+        if i < skip:
+            continue
+        if cfg.augment:
+            step = epoch * steps_per_epoch + i
+            x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
+        yield x, targets_by_digit[y]  # (B, 1, 28, 28), (B, L)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m crossmodal.train", description="Train the MNIST captioner. "
                                 "Every field of TrainConfig and CaptionerConfig is a flag, e.g. --decoder.gated true.")
@@ -174,6 +194,9 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out, with its settings")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--task", choices=("mnist", "numbers"), default="mnist",
+                   help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
+                        "numbers.reader_config() (default: mnist)")
     add_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig())
     add_flags(p.add_argument_group("model (CaptionerConfig)"), CaptionerConfig(), skip=_NOT_FLAGS)
     args = p.parse_args(argv)
@@ -186,7 +209,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(cfg.seed)
-    model = Captioner.for_mnist(model_config)
+    model = Captioner.for_numbers(model_config) if args.task == "numbers" else Captioner.for_mnist(model_config)
+    if args.task == "numbers":  # fresh numbers from the training digits every batch; the fixed test set
+        data = NumberBatches(*data[0], model.tokenizer), number_test_set()
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters; "
           f"{torch.get_num_threads()} threads; checkpoint in {args.out}")
     history = train(model, cfg, *data, out=args.out, resume=args.resume)
@@ -194,14 +219,15 @@ def main(argv=None):
     record = {  # how this checkpoint was made, for the README and the tests
         "command": "python -m crossmodal.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "train_seconds": round(history["train_seconds"], 1), "eval_seconds": round(history["eval_seconds"], 1),
-        "test_exact_match": final["exact_match"], "per_digit": final["per_digit"], "threads": torch.get_num_threads(),
+        "test_exact_match": final["exact_match"], **{k: v for k, v in final.items() if k not in ("step", "exact_match")},
+        "threads": torch.get_num_threads(),
         "torch": torch.__version__, "platform": platform.processor() or platform.machine(),
     }
     tmp = Path(args.out) / (RECORD + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(Path(args.out) / RECORD)
     print(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating); "
-          f"test caption exact match {final['exact_match']:.2%}")
+          f"test {'' if args.task == 'numbers' else 'caption '}exact match {final['exact_match']:.2%}")
 
 
 _NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
@@ -225,7 +251,8 @@ def _settings(args):
             raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
                              f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
     else:
-        cfg, model_config = apply(TrainConfig(), values), apply(CaptionerConfig(), values)
+        base = reader_config() if args.task == "numbers" else CaptionerConfig()
+        cfg, model_config = apply(TrainConfig(), values), apply(base, values)
     cfg.check()
     check_config(model_config)
     return cfg, model_config
