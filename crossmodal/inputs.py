@@ -153,7 +153,8 @@ def preprocess_drawing(drawing):
     return out[None]
 
 
-NUMBER_INK_HEIGHT, SMALLEST_INK_HEIGHT = 20, 10  # a number's ink height on the canvas: MNIST's 20 of 28; below 10 unreadable
+NUMBER_INK_HEIGHT = 20  # a number's ink height on the reader's canvas: MNIST's digits are 20 of 28
+SMALLEST_INK_HEIGHT = 10  # squeezed lower to fit the width, digits are too small to read
 
 
 def preprocess_number(drawing, canvas=(28, 112)):
@@ -171,8 +172,8 @@ def preprocess_number(drawing, canvas=(28, 112)):
     scale = min(NUMBER_INK_HEIGHT / h, (W - 2) / w)  # a pixel of margin on each side
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     if size[0] < SMALLEST_INK_HEIGHT:
-        raise ValueError(f"the number is too wide to read: its ink is {w / h:.1f} times as wide as high, and the canvas "
-                         f"{H}×{W} fits at most {(W - 2) / SMALLEST_INK_HEIGHT:.1f} (about {W // H} digits): "
+        raise ValueError(f"the number is too wide to read: its ink is {w / h:.1f} times as wide as high, and the "
+                         f"canvas {H}×{W} fits at most {(W - 2) / SMALLEST_INK_HEIGHT:.1f} (about {W // H} digits): "
                          "write fewer digits, or crop the picture to one number")
     out = torch.zeros(H, W)
     top, left = (H - size[0]) // 2, (W - size[1]) // 2

@@ -148,15 +148,15 @@ def compose(digits, width, draw, style=None):
         h, w = piece.shape
         region = canvas[top : top + h, left : left + w]
         np.maximum(region, piece, out=region)  # where digits overlap, the stronger stroke wins
-        t, l, b, r = ink_box(piece)
-        boxes.append((top + t, left + l, top + b, left + r))
+        ink_top, ink_left, ink_bottom, ink_right = ink_box(piece)
+        boxes.append((top + ink_top, left + ink_left, top + ink_bottom, left + ink_right))
     return canvas, boxes
 
 
 def _loose(digits, width, draw, centred):
     """Each digit cropped to its ink and scaled; random gaps, overlaps and jitter. -> (pieces, (top, left) each)."""
-    crops = [d[t:b, l:r] for d in digits for t, l, b, r in [ink_box(d)]]
-    size = draw(15, 25)  # this writer's digit height (MNIST's: 20 of 28)
+    crops = [d[top:bottom, left:right] for d in digits for top, left, bottom, right in [ink_box(d)]]
+    size = draw(14, 26)  # this writer's digit height (MNIST's: 20 of 28; with jitter up to the full 28)
     heights = [min(max(size + draw(-2, 2), 8), DIGIT_SIZE) for _ in crops]
     spacing = draw(0, 10)  # this writer's widest gap: some write tightly
     gaps = [draw(-2, spacing) for _ in crops[1:]]  # below 0: the digits overlap a little

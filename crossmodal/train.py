@@ -219,7 +219,8 @@ def main(argv=None):
     record = {  # how this checkpoint was made, for the README and the tests
         "command": "python -m crossmodal.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "train_seconds": round(history["train_seconds"], 1), "eval_seconds": round(history["eval_seconds"], 1),
-        "test_exact_match": final["exact_match"], **{k: v for k, v in final.items() if k not in ("step", "exact_match")},
+        "test_exact_match": final["exact_match"],
+        **{k: v for k, v in final.items() if k not in ("step", "exact_match")},  # per_digit; or cer, by_length...
         "threads": torch.get_num_threads(),
         "torch": torch.__version__, "platform": platform.processor() or platform.machine(),
     }
