@@ -1,5 +1,7 @@
 """Reading measures (reading.py) against cases worked out by hand, and a numbers run through train()."""
 
+import json
+
 import pytest
 import torch
 
@@ -71,3 +73,20 @@ def test_train_reads_numbers_from_a_stream(mnist_train, mnist_test):
     assert len(history["loss"]) == 6 and history["loss"][-1] < history["loss"][0]
     assert set(history["eval"][-1]) == {"step", "exact_match", "cer", "by_length", "alignment"}
     assert any((a != b).any() for a, b in zip(before, model.parameters()))
+
+
+def test_train_cli_task_numbers_trains_a_reader(tmp_path, monkeypatch, mnist_train, mnist_test):
+    from functools import partial
+
+    from crossmodal import train as train_cli
+
+    small_test = make_numbers(*mnist_test, 30, torch.Generator().manual_seed(4))
+    monkeypatch.setattr(train_cli, "NumberBatches", partial(NumberBatches, strings_per_epoch=64))  # 2 steps
+    monkeypatch.setattr(train_cli, "number_test_set", lambda: small_test)
+    train_cli.main(["--task", "numbers", "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path),
+                    "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1"])
+    reader = Captioner.from_pretrained(tmp_path)
+    assert reader.config.vision.image_size == [28, 112] and reader.config.decoder.block_size == 6
+    assert reader.config.vision.dim == 16 and reader.config.decoder.num_heads == 4  # flags over reader_config()
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert 0 <= record["test_exact_match"] <= 1 and {"cer", "by_length", "alignment"} <= set(record)
