@@ -1,7 +1,7 @@
 """How well a reader reads numbers, and whether it looks where it reads.
 
 - `edit_distance`, `character_error_rate`: the usual OCR measures;
-- `read`: greedy reading of a batch, with each character's cross-attention maps;
+- `read`: greedy reading of a batch, with each character's cross-attention maps; `read_number`: one picture;
 - `alignment`: for each digit written correctly, does the peak of its map fall on that digit?
 - `evaluate_reading`: all of it over a `numbers.Numbers` set, as one report.
 
@@ -10,8 +10,10 @@ looked at most, is it inside the digit's box? Chance is what a peak at a random 
 the share of the patches the box covers.
 """
 
+import numpy as np
 import torch
 
+from .inputs import preprocess_number
 from .layers import pair
 
 
@@ -51,6 +53,16 @@ def read(model, images, batch_size=500):
         maps.append(torch.cat([attention, attention.new_zeros(attention.size(0), T - attention.size(1),
                                                               *attention.shape[2:])], dim=1))
     return texts, torch.cat(maps)
+
+
+def read_number(model, picture):
+    """The number in one picture, as text: a picture of the reader's canvas size is read as it is, any other
+    (a drawing, someone else's composition) is first placed on the canvas by inputs.preprocess_number."""
+    height, width = pair(model.config.vision.image_size)
+    x = torch.as_tensor(np.asarray(picture)) if not isinstance(picture, torch.Tensor) else picture
+    if tuple(x.shape[-2:]) != (height, width) or x.dim() > 3:
+        x = preprocess_number(picture, canvas=(height, width))
+    return model.caption(x).text
 
 
 def box_patches(box, patch_size):

@@ -7,7 +7,15 @@ import torch
 
 from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig
 from crossmodal.numbers import NumberBatches, make_numbers
-from crossmodal.reading import alignment, box_patches, character_error_rate, edit_distance, evaluate_reading, read
+from crossmodal.reading import (
+    alignment,
+    box_patches,
+    character_error_rate,
+    edit_distance,
+    evaluate_reading,
+    read,
+    read_number,
+)
 from crossmodal.train import TrainConfig, train
 
 
@@ -90,3 +98,14 @@ def test_train_cli_task_numbers_trains_a_reader(tmp_path, monkeypatch, mnist_tra
     assert reader.config.vision.dim == 16 and reader.config.decoder.num_heads == 4  # flags over reader_config()
     record = json.loads((tmp_path / "training.json").read_text())
     assert 0 <= record["test_exact_match"] <= 1 and {"cer", "by_length", "alignment"} <= set(record)
+
+
+def test_read_number_places_other_pictures_on_the_canvas(mnist_test, monkeypatch):
+    model = tiny_reader().eval()
+    seen = []
+    monkeypatch.setattr(model, "caption", lambda x: seen.append(x) or type("C", (), {"text": "42"})())
+    canvas = make_numbers(*mnist_test, 1, torch.Generator().manual_seed(0)).images[0]
+    assert read_number(model, canvas) == "42" and seen[-1] is canvas  # the reader's own size: read as it is
+    pair_of_digits = torch.cat([mnist_test[0][0, 0], mnist_test[0][1, 0]], dim=1)  # (28, 56)
+    read_number(model, pair_of_digits.numpy())
+    assert seen[-1].shape == (1, 28, 112) and seen[-1][0, :, :20].max() == 0  # centred on the canvas
