@@ -1,6 +1,6 @@
 """crossmodal: a multimodal GPT built from scratch, small enough to read in one sitting.
 
-attention → vit → decoder → model (the captioner), then inputs, data, tokenizer, train, pretrained.
+attention → vit → decoder → model (the captioner), then inputs, data, numbers, tokenizer, train, reading, pretrained.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -9,7 +9,8 @@ from .attention import MultiHeadAttention, scaled_dot_product_attention, set_fus
 from .config import CaptionerConfig, DecoderConfig, VisionConfig
 from .data import caption_for, load_mnist
 from .decoder import Decoder, KVCache
-from .inputs import BlankImageError, preprocess_drawing, to_image_batch
+from .emnist import load_emnist
+from .inputs import BlankImageError, preprocess_drawing, preprocess_number, to_image_batch
 from .model import Caption, Captioner
 from .pretrained import load_pretrained
 from .tokenizer import build_char_tokenizer
@@ -23,6 +24,6 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",
     "MultiHeadAttention", "TimmEncoder", "VisionConfig", "VisionTransformer", "build_char_tokenizer", "caption_for",
-    "load_mnist", "load_pretrained", "preprocess_drawing", "scaled_dot_product_attention", "set_fused_attention",
-    "to_image_batch",
+    "load_emnist", "load_mnist", "load_pretrained", "preprocess_drawing", "preprocess_number",
+    "scaled_dot_product_attention", "set_fused_attention", "to_image_batch",
 ]

@@ -5,6 +5,7 @@ for the MNIST captioner; the encoder normalises them itself (its mean/std travel
 
 - `to_image_batch` checks and converts what a caller hands the model (tensor, numpy or PIL);
 - `preprocess_drawing` turns a drawing of any size or colour into an MNIST-like image;
+- `preprocess_number` places a written number of any size on a reader's wide canvas;
 - `find_ink` is the one rule for ink: a pixel that stands out from the paper (the border) by
   more than INK_THRESHOLD. An image without ink is blank, and `BlankImageError` says so.
 """
@@ -95,6 +96,8 @@ def to_image_batch(images, image_size=(28, 28), in_chans=1):
             hint, expected = "", f"{H}×{W} images of {C} channels shaped ({C}, {H}, {W}) or (B, {C}, {H}, {W})"
         if (H, W, C) == (28, 28, 1):
             hint += "; for a picture of any size or colour use crossmodal.preprocess_drawing()"
+        elif H == 28 and W % 28 == 0 and C == 1:  # a reader of numbers (see numbers.py)
+            hint += f"; for a number of any size use crossmodal.preprocess_number(picture, canvas=({H}, {W}))"
         raise ValueError(f"expected {expected}, got {shape}{hint}")
     return x
 
@@ -134,23 +137,11 @@ def preprocess_drawing(drawing):
     centre of mass in a 28×28 frame.
     Raises BlankImageError when there is no ink (see `find_ink`).
     """
-    x = _as_tensor(drawing)
-    if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
-        x = _grey(x if isinstance(drawing, torch.Tensor) else x.permute(2, 0, 1))
-    if x.dim() != 2:
-        raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
-
-    x, ink = find_ink(x)
-    if not ink.any():
-        raise BlankImageError("the drawing is blank: draw a digit first")
-
-    rows, cols = ink.any(1).nonzero().squeeze(1), ink.any(0).nonzero().squeeze(1)
-    x = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # crop to the ink
+    x = _ink_crop(drawing, "a digit")
     h, w = x.shape
     scale = 20 / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=scale < 1, align_corners=False)[0, 0]
-    x = (x / x.max()).clamp(0, 1)  # full contrast, like MNIST's strokes
+    x = _scaled(x, size, scale)
 
     ys, xs = torch.arange(size[0], dtype=torch.float32), torch.arange(size[1], dtype=torch.float32)
     mass = x.sum()
@@ -160,6 +151,54 @@ def preprocess_drawing(drawing):
     out = torch.zeros(28, 28)
     out[top : top + size[0], left : left + size[1]] = x
     return out[None]
+
+
+NUMBER_INK_HEIGHT = 20  # a number's ink height on the reader's canvas: MNIST's digits are 20 of 28
+SMALLEST_INK_HEIGHT = 10  # squeezed lower to fit the width, digits are too small to read
+
+
+def preprocess_number(drawing, canvas=(28, 112)):
+    """Place a written number of any size on the reader's canvas: (1, H, W) float in [0, 1], white on black.
+
+    Takes what preprocess_drawing takes. Crops to the ink, scales it to 20 pixels high keeping its
+    aspect (less, if it would not fit the canvas's width), and centres it. Raises BlankImageError
+    when there is no ink, and ValueError for a dot (ink under 3 × 3 pixels) or a number so wide
+    that it would be under 10 pixels high (more digits than the canvas holds: about W / 28).
+    """
+    x = _ink_crop(drawing, "a number")
+    (h, w), (H, W) = x.shape, canvas
+    if h < 3 and w < 3:
+        raise ValueError(f"the drawing is a dot ({h}×{w} pixels of ink), not a number: write digits")
+    scale = min(NUMBER_INK_HEIGHT / h, (W - 2) / w)  # a pixel of margin on each side
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size[0] < SMALLEST_INK_HEIGHT:
+        raise ValueError(f"the number is too wide to read: its ink is {w / h:.1f} times as wide as high, and the "
+                         f"canvas {H}×{W} fits at most {(W - 2) / SMALLEST_INK_HEIGHT:.1f} (about {W // H} digits): "
+                         "write fewer digits, or crop the picture to one number")
+    out = torch.zeros(H, W)
+    top, left = (H - size[0]) // 2, (W - size[1]) // 2
+    out[top : top + size[0], left : left + size[1]] = _scaled(x, size, scale)
+    return out[None]
+
+
+def _ink_crop(drawing, what):
+    """A drawing (see preprocess_drawing) as white ink on black, cropped to its ink: (h, w) float."""
+    x = _as_tensor(drawing)
+    if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
+        x = _grey(x if isinstance(drawing, torch.Tensor) else x.permute(2, 0, 1))
+    if x.dim() != 2:
+        raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
+    x, ink = find_ink(x)
+    if not ink.any():
+        raise BlankImageError(f"the drawing is blank: draw {what} first")
+    rows, cols = ink.any(1).nonzero().squeeze(1), ink.any(0).nonzero().squeeze(1)
+    return x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _scaled(x, size, scale):
+    """(h, w) -> size, smoothly (antialiased when shrinking), at full contrast like MNIST's strokes."""
+    x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=scale < 1, align_corners=False)[0, 0]
+    return (x / x.max()).clamp(0, 1)
 
 
 def _grey(x):

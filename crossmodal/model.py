@@ -53,8 +53,21 @@ class Captioner(nn.Module):
         """A fresh captioner with the character tokenizer of the ten MNIST captions."""
         from .data import ALL_CAPTIONS
 
-        tokenizer = build_char_tokenizer(ALL_CAPTIONS)
-        config = copy.deepcopy(config) if config is not None else CaptionerConfig()  # the caller's stays as it was
+        return cls._with_tokenizer(build_char_tokenizer(ALL_CAPTIONS), config or CaptionerConfig())
+
+    @classmethod
+    def for_numbers(cls, config=None, max_digits=4):
+        """A fresh reader of handwritten numbers: it writes the digit string ("2026"), one token per digit.
+
+        config: default numbers.reader_config(max_digits), images of 28 × 28·max_digits.
+        """
+        from .numbers import reader_config
+
+        return cls._with_tokenizer(build_char_tokenizer("0123456789"), config or reader_config(max_digits))
+
+    @classmethod
+    def _with_tokenizer(cls, tokenizer, config):
+        config = copy.deepcopy(config)  # the caller's stays as it was
         config.decoder.vocab_size = len(tokenizer)
         config.bos_id, config.eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
         config.pad_id = tokenizer.pad_token_id

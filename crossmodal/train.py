@@ -35,6 +35,8 @@ from .devices import describe, pick_device, synchronize
 from .evaluate import evaluate
 from .flags import add_flags, apply, flatten, given
 from .model import Captioner
+from .numbers import NumberBatches, reader_config
+from .numbers import test_set as number_test_set
 
 
 @dataclass
@@ -100,6 +102,10 @@ def param_groups(model, weight_decay):
 def train(model, cfg, train_data, test_data=None, out=None, resume=False, callbacks=(), eval_every=None):
     """Train `model` in place, on its device; returns a history dict. Each callback is called as cb(step, loss).
 
+    train_data: MNIST's (images, labels), captioned here; or a task's own stream of batches, an
+    object with steps_per_epoch(batch_size) and batches(epoch, batch_size, seed, start) yielding
+    (images, tokens) (numbers.NumberBatches). test_data: (images, labels) for `evaluate`, or an
+    object whose evaluate(model) returns a dict with "exact_match" (numbers.Numbers).
     With `out`, a checkpoint is saved there every cfg.save_every steps and after each epoch's
     evaluation; resume=True continues from it, and refuses a checkpoint made with other settings.
     With test_data, the model is evaluated after every epoch, and also every `eval_every` steps if
@@ -107,9 +113,14 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     """
     cfg.check()
     device = model.device
-    images, labels = (t.to(device) for t in train_data)  # resident on the device: no copy per step
-    targets_by_digit = caption_tokens(model.tokenizer).to(device)  # (10, L)
-    steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
+    if hasattr(train_data, "batches"):
+        steps_per_epoch = train_data.steps_per_epoch(cfg.batch_size)
+        epoch_batches = lambda epoch, skip: train_data.batches(epoch, cfg.batch_size, cfg.seed, skip)  # noqa: E731
+    else:
+        images, labels = (t.to(device) for t in train_data)  # resident on the device: no copy per step
+        steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
+        epoch_batches = lambda epoch, skip: _caption_batches(model, cfg, images, labels, epoch, skip,  # noqa: E731
+                                                             steps_per_epoch)
     total_steps = cfg.epochs * steps_per_epoch
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on a GPU
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, **fused)
@@ -130,9 +141,9 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
 
     def evaluate_now(step):
         started = time.perf_counter()
-        result = evaluate(model, *test_data)
+        result = test_data.evaluate(model) if hasattr(test_data, "evaluate") else evaluate(model, *test_data)
         history["eval"].append({"step": step, "train_seconds": round(history["train_seconds"], 2),
-                                **{k: result[k] for k in ("exact_match", "per_digit")}})
+                                **{k: v for k, v in result.items() if k != "correct"}})
         history["eval_seconds"] += time.perf_counter() - started
         model.train()
         return result
@@ -142,14 +153,8 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     clock = time.perf_counter()
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
-        for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
-            if i < skip:
-                continue
-            if cfg.augment:
-                x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
-                            strokes=cfg.augment_strokes)
-            tokens = targets_by_digit[y]  # (B, L)
+        for x, tokens in epoch_batches(epoch, skip):  # (B, C, H, W), (B, L)
+            x, tokens = x.to(device), tokens.to(device)  # no-ops for MNIST, already there
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)
             logits = model(x, tokens[:, :-1])  # (B, L - 1, vocab)
@@ -180,13 +185,28 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
         pause()
         if test_data is not None:
             result = evaluate_now(step)
-            bar.write(f"epoch {epoch + 1}: test caption exact match {result['exact_match']:.2%}")
+            measure = "exact match" if hasattr(test_data, "evaluate") else "caption exact match"
+            bar.write(f"epoch {epoch + 1}: test {measure} {result['exact_match']:.2%}")
         if out is not None:
             save_trainer_state(model, optimizer, cfg, step, history, out)
         clock = time.perf_counter()
     bar.close()
     model.eval()
     return history
+
+
+def _caption_batches(model, cfg, images, labels, epoch, skip, steps_per_epoch):
+    """MNIST's batches of `epoch` from batch `skip` on: (images, caption tokens), augmented if cfg.augment."""
+    targets_by_digit = caption_tokens(model.tokenizer).to(images.device)  # (10, L)
+    order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
+    for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
+        if i < skip:
+            continue
+        if cfg.augment:
+            step = epoch * steps_per_epoch + i
+            x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
+                        strokes=cfg.augment_strokes)
+        yield x, targets_by_digit[y]  # (B, 1, 28, 28), (B, L)
 
 
 def main(argv=None):
@@ -199,6 +219,9 @@ def main(argv=None):
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
     p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="also evaluate every STEPS steps, not only after each epoch")
+    p.add_argument("--task", choices=("mnist", "numbers"), default="mnist",
+                   help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
+                        "numbers.reader_config() (default: mnist)")
     add_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig())
     add_flags(p.add_argument_group("model (CaptionerConfig)"), default_model_config(), skip=_NOT_FLAGS)
     args = p.parse_args(argv)
@@ -212,7 +235,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(cfg.seed)
-    model = Captioner.for_mnist(model_config).to(device)  # initialised on the CPU: the same weights everywhere
+    model = Captioner.for_numbers(model_config) if args.task == "numbers" else Captioner.for_mnist(model_config)
+    model.to(device)  # initialised on the CPU: the same weights everywhere
+    if args.task == "numbers":  # fresh numbers from the training digits every batch; the fixed test set
+        data = NumberBatches(*data[0], model.tokenizer), number_test_set()
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters on {describe(device)}; "
           f"checkpoint in {args.out}")
     history = train(model, cfg, *data, out=args.out, resume=args.resume, eval_every=args.eval_every)
@@ -220,8 +246,10 @@ def main(argv=None):
     record = {  # how this checkpoint was made, for the README and the tests
         "command": "python -m crossmodal.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "train_seconds": round(history["train_seconds"], 1), "eval_seconds": round(history["eval_seconds"], 1),
-        "test_exact_match": final["exact_match"], "per_digit": final["per_digit"], "threads": torch.get_num_threads(),
-        "device": describe(device), "torch": torch.__version__, "platform": platform.processor() or platform.machine(),
+        "test_exact_match": final["exact_match"],
+        **{k: v for k, v in final.items() if k not in ("step", "train_seconds", "exact_match")},  # per_digit; or cer...
+        "threads": torch.get_num_threads(), "device": describe(device), "torch": torch.__version__,
+        "platform": platform.processor() or platform.machine(),
     }
     tmp = Path(args.out) / (RECORD + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
@@ -253,7 +281,8 @@ def _settings(args):
             raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
                              f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
     else:
-        cfg, model_config = apply(TrainConfig(), values), apply(default_model_config(), values)
+        base = reader_config() if args.task == "numbers" else default_model_config()
+        cfg, model_config = apply(TrainConfig(), values), apply(base, values)
     cfg.check()
     check_config(model_config)
     return cfg, model_config

@@ -61,7 +61,8 @@ def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mni
 
 
 # tests/conftest.py's tiny_config, as flags
-TINY_FLAGS = ["--vision.stem", "patch", "--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2", "--vision.patch-size", "7",
+TINY_FLAGS = ["--vision.stem", "patch", "--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2",
+              "--vision.patch-size", "7",
               "--decoder.dim", "32", "--decoder.depth", "2", "--decoder.num-heads", "2"]
 
 
@@ -91,7 +92,8 @@ def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monke
     seen = {}
     monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
     history = {"eval": [{"exact_match": 0.0, "per_digit": [0.0] * 10}], "train_seconds": 0, "eval_seconds": 0}
-    monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg, kw=k) or history)
+    monkeypatch.setattr(train_cli, "train",
+                        lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg, kw=k) or history)
     train_cli.main(["--out", str(tmp_path), "--device", "cpu", "--eval-every", "50"])
     assert seen["model"].config.vision.stem == "conv" and seen["cfg"].augment_strokes and seen["cfg"].lr == 5e-3
     assert seen["kw"]["eval_every"] == 50 and seen["model"].device.type == "cpu"

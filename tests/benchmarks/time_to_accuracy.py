@@ -13,7 +13,6 @@ this CPU's nominal fp32 peak. Compare numbers from one machine; `describe` says 
 import argparse
 import json
 import os
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -52,8 +51,8 @@ def main():
     p.add_argument("--eval-every", type=int, default=117, help="steps between evaluations (default: a quarter epoch)")
     p.add_argument("--json", help="also write the results to this file")
     add_flags(p.add_argument_group("training"), TrainConfig())
-    add_flags(p.add_argument_group("model"), default_model_config(), skip=("vision.image_size", "vision.in_chans",
-                                                                       "decoder.vocab_size", "bos_id", "eos_id", "pad_id"))
+    not_flags = ("vision.image_size", "vision.in_chans", "decoder.vocab_size", "bos_id", "eos_id", "pad_id")
+    add_flags(p.add_argument_group("model"), default_model_config(), skip=not_flags)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,11 +78,13 @@ def main():
     achieved = flops / seconds_per_step / 1e9
     line = f"  a step: {flops / 1e9:.2f} GFLOP forward + backward, {achieved:.1f} GFLOP/s achieved"
     if device.type == "cpu" and cpu_peak_gflops():
-        line += f", {achieved / cpu_peak_gflops():.0%} of this CPU's nominal fp32 peak ({cpu_peak_gflops():.0f} GFLOP/s)"
+        peak = cpu_peak_gflops()
+        line += f", {achieved / peak:.0%} of this CPU's nominal fp32 peak ({peak:.0f} GFLOP/s)"
     print(line)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": describe(device), "recipe": values, "crossings": {str(t): v for t, v in crossings.items()},
+            json.dump({"device": describe(device), "recipe": values,
+                       "crossings": {str(t): v for t, v in crossings.items()},
                        "final": final, "steps": steps, "train_seconds": history["train_seconds"],
                        "gflop_per_step": flops / 1e9, "evals": history["eval"],
                        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "pid": os.getpid()}, f, indent=1)
