@@ -575,9 +575,10 @@ check("its gates barely open (|tanh(gate)| under 0.1 in every layer)", max(map(a
 # %% [markdown]
 # Both learn the shared words at the same pace and both begin to read the digit; then the gated captioner falls
 # behind, its gates barely open (the tanh(gate) values above): every signal between the image and the caption
-# is scaled down by them. Longer runs show the same — the recipe of `python -m crossmodal.train` (default
-# `TrainConfig`, seed 0, the full 60,000 training images), evaluated on all 10,000 test images, with only
-# `gated` changed (measured once on a 2-core CPU; the command is in the README's results):
+# is scaled down by them. Longer runs show the same — the recipe `python -m crossmodal.train` had before the
+# records of its README (`--vision.stem patch --lr 2e-3 --augment-strokes false`, seed 0, the full 60,000
+# training images), evaluated on all 10,000 test images, with only `gated` changed (measured once on a 2-core
+# CPU; the command is in the README's results):
 #
 # | epochs | gated | ungated |
 # |---|---|---|

@@ -230,7 +230,7 @@ check("the loss of the last 50 steps is under half the blind floor", loss[-50:].
 
 # %% [markdown]
 # The loss drops fast at first — the shared *"This is the number "* is easy — then sinks below the blind
-# floor, about halfway through the epoch: from there on the model is using the image.
+# floor, within the first third of the epoch: from there on the model is using the image.
 #
 # ## 5. How good is it?
 #
@@ -653,8 +653,7 @@ robust = robustness(shipped, test_images, test_labels)
 fig, axes = plt.subplots(1, 4, figsize=(7, 2))
 for ax, (name, perturb) in zip(axes, PERTURBATIONS.items()):
     ax.imshow(perturb(test_images[:1])[0, 0], cmap="gray")
-    ax.set(title=f"{name}
-{robust[name]:.2%}")
+    ax.set(title=f"{name}\n{robust[name]:.2%}")
     ax.axis("off")
 plt.show()
 
@@ -767,12 +766,12 @@ check("at temperatures 0.1 and 0.5 (almost) every sample is the greedy caption",
       min(sweep[0.1][0], sweep[0.5][0]) >= 198, f"{sweep[0.1][0]} and {sweep[0.5][0]} of 200")
 check("at temperature 5 fewer than 1 sample in 10 is one of the ten captions", sweep[5.0][1] < 20,
       f"{sweep[5.0][1]} of 200")
-check("the higher the temperature from 1 on, the fewer well-formed captions",
-      sweep[1.0][1] > sweep[2.0][1] > sweep[3.0][1] > sweep[5.0][1], f"{[sweep[t][1] for t in (1.0, 2.0, 3.0, 5.0)]}")
+check("the higher the temperature from 1 on, the fewer well-formed captions (never more)",
+      sweep[1.0][1] > sweep[2.0][1] >= sweep[3.0][1] >= sweep[5.0][1], f"{[sweep[t][1] for t in (1.0, 2.0, 3.0, 5.0)]}")
 
 # %% [markdown]
-# Low temperatures collapse onto the greedy caption; from about 2 on, some samples misspell a word, and by 5
-# almost none is a caption at all. Temperature and top-k trade variety against correctness; for a task with
+# Low temperatures collapse onto the greedy caption; from about 2 on, samples misspell words, and a little
+# higher almost none is a caption at all (the table says where this model's captions run out). Temperature and top-k trade variety against correctness; for a task with
 # one right answer, greedy decoding (or beam search) is the choice.
 
 # %% [markdown]
