@@ -142,7 +142,7 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     def evaluate_now(step):
         started = time.perf_counter()
         result = test_data.evaluate(model) if hasattr(test_data, "evaluate") else evaluate(model, *test_data)
-        history["eval"].append({"step": step, "train_seconds": round(history["train_seconds"], 2),
+        history["eval"].append({"step": step, "train_seconds": history["train_seconds"],
                                 **{k: v for k, v in result.items() if k != "correct"}})
         history["eval_seconds"] += time.perf_counter() - started
         model.train()
