@@ -223,7 +223,7 @@ def main(argv=None):
                    help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
                         "numbers.reader_config() (default: mnist)")
     add_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig())
-    add_flags(p.add_argument_group("model (CaptionerConfig)"), default_model_config(), skip=_NOT_FLAGS)
+    add_flags(p.add_argument_group("model (CaptionerConfig)"), default_model_config(), skip=NOT_FLAGS)
     args = p.parse_args(argv)
     try:  # every check before anything is written
         cfg, model_config = _settings(args)
@@ -258,7 +258,7 @@ def main(argv=None):
           f"test caption exact match {final['exact_match']:.2%}")
 
 
-_NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
+NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
               "decoder.vocab_size", "bos_id", "eos_id", "pad_id")  # the tokenizer's
 
 

@@ -29,7 +29,11 @@ class PatchEmbed(nn.Module):
                              "in both height and width")
         self.grid_size = (self.image_size[0] // patch[0], self.image_size[1] // patch[1])  # (grid_h, grid_w)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
+        self.proj = self.projection(patch, in_chans, dim)
+
+    def projection(self, patch, in_chans, dim):
+        """(B, in_chans, H, W) -> (B, dim, grid_h, grid_w): here one linear map per patch."""
+        return nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
 
     def forward(self, x):  # (B, C, H, W)
         if tuple(x.shape[-2:]) != self.image_size:
@@ -38,24 +42,17 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2)  # (B, N, dim), patches in reading order
 
 
-class ConvStem(nn.Module):
+class ConvStem(PatchEmbed):
     """Early convolutions instead of one big patch projection (Xiao et al. 2021, "Early convolutions help
     transformers see better"): 3×3 convolutions of stride 2 halve the image until each position covers one
     patch, then a 1×1 convolution maps to `dim`. The tokens keep the patch grid (7×7 for 28×28 and patch 4),
     so the attention maps stay as sharp; the convolutions bring a CNN's prior for strokes and edges.
     """
 
-    def __init__(self, image_size, patch_size, in_chans, dim):
-        super().__init__()
-        self.image_size, patch = pair(image_size), pair(patch_size)
+    def projection(self, patch, in_chans, dim):
         halvings = patch[0].bit_length() - 1  # patch 4 -> 2 convolutions of stride 2
         if patch[0] != patch[1] or patch[0] != 2**halvings or halvings < 1:
             raise ValueError(f"the convolutional stem needs a square patch of 2, 4, 8 ... pixels, got {patch}")
-        if self.image_size[0] % patch[0] or self.image_size[1] % patch[1]:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {patch} "
-                             "in both height and width")
-        self.grid_size = (self.image_size[0] // patch[0], self.image_size[1] // patch[1])  # (grid_h, grid_w)
-        self.num_patches = self.grid_size[0] * self.grid_size[1]
         layers, channels = [], in_chans
         for i in range(halvings):
             width = dim // 2 ** (halvings - 1 - i)  # widths double on the way: ..., dim / 2, dim
@@ -63,13 +60,7 @@ class ConvStem(nn.Module):
                        nn.ReLU(inplace=True)]
             channels = width
         layers.append(nn.Conv2d(channels, dim, 1))
-        self.proj = nn.Sequential(*layers)
-
-    def forward(self, x):  # (B, C, H, W)
-        if tuple(x.shape[-2:]) != self.image_size:
-            raise ValueError(f"expected images of height × width {self.image_size}, got {tuple(x.shape[-2:])}")
-        x = self.proj(x)  # (B, dim, grid_h, grid_w)
-        return x.flatten(2).transpose(1, 2)  # (B, N, dim), patches in reading order
+        return nn.Sequential(*layers)
 
 
 class Block(nn.Module):

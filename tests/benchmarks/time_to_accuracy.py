@@ -21,7 +21,7 @@ from crossmodal.data import caption_tokens, load_mnist
 from crossmodal.devices import describe, pick_device
 from crossmodal.flags import add_flags, apply, given
 from crossmodal.model import Captioner
-from crossmodal.train import TrainConfig, default_model_config, train
+from crossmodal.train import NOT_FLAGS, TrainConfig, default_model_config, train
 
 TARGETS = (0.97, 0.98, 0.99)
 
@@ -51,8 +51,7 @@ def main():
     p.add_argument("--eval-every", type=int, default=117, help="steps between evaluations (default: a quarter epoch)")
     p.add_argument("--json", help="also write the results to this file")
     add_flags(p.add_argument_group("training"), TrainConfig())
-    not_flags = ("vision.image_size", "vision.in_chans", "decoder.vocab_size", "bos_id", "eos_id", "pad_id")
-    add_flags(p.add_argument_group("model"), default_model_config(), skip=not_flags)
+    add_flags(p.add_argument_group("model"), default_model_config(), skip=NOT_FLAGS)  # the train CLI's flags
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
