@@ -254,6 +254,8 @@ def render_strip(caption, layer=None, head=None, scale=2, label_height=18, row_l
     tiles per row, wrapping after a space where one fits (None: one row).
     """
     maps = caption_maps(caption, layer, head)  # (n, grid_h, grid_w)
+    if not len(maps):
+        raise ValueError("the caption has no characters, so there are no maps to draw (the model ended at once)")
     tiles = np.rint(overlay(caption.image, maps, maps.max()) * 255).astype(np.uint8)  # (n, H, W, 3)
     tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)  # nearest-neighbour zoom
     rows = [_strip_row(tiles[row], caption.text[row], label_height) for row in _wrap(caption.text, row_length)]

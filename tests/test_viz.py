@@ -223,3 +223,27 @@ def test_fast_strip_wraps_after_spaces():
     np.testing.assert_array_equal(wrapped[:label, : 12 * tile - 2], one_row[:, : 12 * tile - 2])  # "This is the "
     n_tile = one_row[:, 12 * tile : 12 * tile + 56]
     np.testing.assert_array_equal(wrapped[label + 4 :, 0:56], n_tile)  # the "n" of "number" starts row 2
+
+
+def test_the_fast_strip_of_a_wide_number_has_one_row_per_character_over_the_whole_image():
+    """A reader of numbers: maps over a 4 × 16 grid on a 28 × 112 image, one tile per row."""
+    g = torch.Generator().manual_seed(0)
+    image = torch.zeros(1, 28, 112)
+    image[0, 4:24, 40:44], image[0, 4:24, 70:74] = 1, 1  # an "11"
+    attention = torch.rand(2, 2, 3, 64, generator=g).softmax(-1).reshape(2, 2, 3, 4, 16)  # (chars, L, H, 4, 16)
+    caption = Caption("11", attention, image)
+    maps = viz.caption_maps(caption)
+    assert maps.shape == (2, 4, 16)
+    assert viz.upsample(maps, (28, 112)).shape == (2, 28, 112)
+    assert viz.overlay(image, maps).shape == (2, 28, 112, 3)
+    strip = np.asarray(viz.render_strip(caption, row_length=1))  # tiles 56 × 224, each with its label under it
+    assert strip.shape == (2 * (56 + 18) + 4, 224, 3)
+    for i in range(2):
+        tile = strip[i * 78 : i * 78 + 56 : 2, ::2]  # undo the 2× zoom
+        np.testing.assert_array_equal(tile, np.rint(viz.overlay(image, maps[i], maps.max()) * 255))
+
+
+def test_a_strip_of_nothing_written_says_so():
+    caption = Caption("", torch.zeros(0, 2, 3, 4, 4), seven())
+    with pytest.raises(ValueError, match="no characters"):
+        viz.render_strip(caption)
