@@ -9,21 +9,35 @@ import types
 import numpy as np
 import pytest
 import torch
+import traitlets
 from PIL import Image, ImageDraw
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig, preprocess_drawing, viz
+from crossmodal import (
+    Captioner,
+    CaptionerConfig,
+    DecoderConfig,
+    VisionConfig,
+    preprocess_drawing,
+    preprocess_number,
+    viz,
+)
+from crossmodal.model import Caption
+from crossmodal.numbers import make_numbers
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
-from crossmodal.widgets.drawing_pad import HERE, PROMPT, STRIP_ROW
+from crossmodal.widgets.drawing_pad import HERE, PROMPT, STRIP_ROW, WROTE_NOTHING, number_prompt
 
 from .test_viz import captioner, seven
 
 
 def drawn(strokes, side=112, width=9):
-    """What the browser sends: strokes drawn on a side × side grid, ink 0–255, as bytes."""
-    picture = Image.new("L", (side, side))
+    """What the browser sends: strokes drawn on a grid of side × side (or (height, width)), ink 0–255, as bytes.
+
+    Points are fractions of the grid's width (x) and height (y)."""
+    height, width_px = (side, side) if isinstance(side, int) else side
+    picture = Image.new("L", (width_px, height))
     pen = ImageDraw.Draw(picture)
     for stroke in strokes:
-        pen.line([(x * side, y * side) for x, y in stroke], fill=255, width=width, joint="curve")
+        pen.line([(x * width_px, y * height) for x, y in stroke], fill=255, width=width, joint="curve")
     return picture.tobytes()
 
 
@@ -111,6 +125,148 @@ def test_the_shipped_model_reads_a_drawn_digit(shipped_model, strokes, word):
     pad = DrawingPad(shipped_model)
     pad.pixels = drawn(strokes)
     assert pad.caption == f"This is the number {word}."
+
+
+# --- drawing pad, wide mode: a reader of numbers -------------------------------------------------
+
+WIDE = (72, 288)  # what the wide pad's browser half sends for a 28 × 112 reader
+SEVENTY_ONE = [[(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)], [(0.56, 0.15), (0.56, 0.85)]]  # a "7", then a "1"
+
+
+def reader():
+    """A random reader of numbers of up to 4 digits (28 × 112), small and fast; it writes digits, not sense."""
+    torch.manual_seed(0)
+    config = CaptionerConfig(VisionConfig(image_size=(28, 112), dim=32, depth=1, num_heads=2, patch_size=7),
+                             DecoderConfig(dim=32, depth=2, num_heads=2, block_size=6))
+    return Captioner.for_numbers(config).eval()
+
+
+@pytest.fixture
+def wide_pad():
+    return DrawingPad(reader())
+
+
+@pytest.fixture(scope="module")
+def two_digits(mnist_test):
+    """A two-digit number from MNIST's test digits (numbers.make_numbers), as the browser would send it."""
+    images, labels = mnist_test
+    numbers = make_numbers(images, labels, 1, torch.Generator().manual_seed(71), lengths=[2], style="centred")
+    canvas = Image.fromarray(numbers.images[0, 0].numpy()).resize(WIDE[::-1], Image.BILINEAR)  # 28 × 112 -> 72 × 288
+    return numbers.texts[0], canvas.tobytes()
+
+
+def test_a_reader_gets_the_wide_pad_and_a_captioner_the_square_one(wide_pad, pad):
+    assert wide_pad.wide and not pad.wide
+    assert wide_pad.image_size == (28, 112) and wide_pad.canvas_size == (180, 720)  # 4 : 1, as the model's image
+    assert wide_pad.resolution == WIDE and wide_pad.message == number_prompt(4)
+    assert (pad.image_size, pad.canvas_size, pad.resolution, pad.message) == ((28, 28), (280, 280), (112, 112), PROMPT)
+
+
+def test_a_number_from_the_browser_is_read_with_one_row_of_the_strip_per_character(wide_pad, two_digits):
+    _, pixels = two_digits
+    wide_pad.pixels = pixels
+    seen = preprocess_number(np.frombuffer(pixels, dtype=np.uint8).reshape(WIDE).copy(), canvas=(28, 112))
+    expected = wide_pad.model.caption(seen)
+    assert wide_pad.caption == expected.text != "" and wide_pad.message == ""
+    np.testing.assert_array_equal(decoded(wide_pad.seen_png), np.rint(seen[0].numpy() * 255))  # 28 × 112
+    strip = decoded(wide_pad.strip_png)
+    np.testing.assert_array_equal(strip, np.asarray(viz.render_strip(expected, row_length=1)))
+    n = len(expected.text)
+    assert strip.shape == (n * (56 + 18) + (n - 1) * 4, 224, 3)  # each map over the whole number, 2× zoomed
+    assert wide_pad.seconds > 0
+
+
+def test_a_blank_wide_canvas_gets_the_prompt(wide_pad):
+    wide_pad.pixels = drawn(SEVENTY_ONE, WIDE)
+    assert wide_pad.caption and wide_pad.strip_png
+    wide_pad.pixels = bytes(WIDE[0] * WIDE[1])  # the clear button
+    assert wide_pad.caption == "" and wide_pad.message == number_prompt(4)
+    assert wide_pad.seen_png == b"" and wide_pad.strip_png == b""
+    assert wide_pad.update_from_pixels(b"") is None
+
+
+@pytest.mark.parametrize("ink, words", [
+    ((slice(30, 32), slice(40, 42)), "is a dot"),
+    ((slice(30, 36), slice(2, 286)), "too wide to read"),  # a line across the canvas: ink 47 times as wide as high
+])
+def test_a_drawing_the_reader_cannot_read_gets_a_message_not_an_error(wide_pad, ink, words):
+    wide_pad.pixels = drawn(SEVENTY_ONE, WIDE)
+    picture = np.zeros(WIDE, dtype=np.uint8)
+    picture[ink] = 255
+    wide_pad.pixels = picture.tobytes()
+    assert wide_pad.caption == "" and words in wide_pad.message and "Something went wrong" not in wide_pad.message
+    assert wide_pad.seen_png == b"" and wide_pad.strip_png == b""
+
+
+def test_many_small_digits_are_too_wide_for_the_reader(wide_pad):
+    ones = [[(x, 0.42), (x, 0.58)] for x in np.linspace(0.03, 0.97, 12)]  # twelve small "1"s
+    assert wide_pad.update_from_pixels(drawn(ones, WIDE, width=3)) is None
+    assert "too wide to read" in wide_pad.message and "write fewer digits" in wide_pad.message
+
+
+def test_a_reader_that_writes_nothing_says_so(wide_pad, monkeypatch):
+    monkeypatch.setattr(wide_pad.model, "caption", lambda x: Caption("", torch.zeros(0, 2, 2, 4, 16), x))
+    assert wide_pad.update_from_pixels(drawn(SEVENTY_ONE, WIDE)).text == ""
+    assert wide_pad.caption == "" and wide_pad.message == WROTE_NOTHING
+    assert decoded(wide_pad.seen_png).shape == (28, 112) and wide_pad.strip_png == b""
+
+
+def test_pixels_of_the_wrong_size_for_the_wide_pad_are_refused(wide_pad):
+    with pytest.raises(ValueError, match="72×288 = 20736 bytes"):
+        wide_pad.pixels = bytes(112 * 112)  # a square pad's drawing
+    assert wide_pad.message.startswith("Something went wrong") and "72×288" in wide_pad.message
+
+
+def test_the_resolution_is_a_checked_height_and_width():
+    pad = DrawingPad(reader(), resolution=(36, 144))  # a caller's choice wins over the mode's
+    assert pad.resolution == (36, 144) and pad.update_from_pixels(drawn(SEVENTY_ONE, (36, 144), width=4)) is not None
+    with pytest.raises(traitlets.TraitError, match="height, width"):
+        pad.resolution = (4, 400)
+    with pytest.raises(traitlets.TraitError, match="tuple"):
+        pad.resolution = 112  # one side is no longer enough
+
+
+def test_for_numbers_wants_a_reader():
+    assert DrawingPad.for_numbers(reader()).wide
+    with pytest.raises(ValueError, match="28×28 images, not a wide canvas"):
+        DrawingPad.for_numbers(captioner(4))
+
+
+def test_an_empty_wide_pad_and_a_written_one_have_static_views(wide_pad):
+    bundle = static_view(wide_pad)
+    assert "nothing written yet" in bundle["text/plain"]
+    picture = decoded(bundle["image/png"])
+    assert picture[10, 10].max() < 40 and picture.shape[1] >= 280  # the dark, wide canvas
+    wide_pad.pixels = drawn(SEVENTY_ONE, WIDE)
+    bundle = static_view(wide_pad)
+    assert repr(wide_pad.caption) in bundle["text/plain"]
+    picture, seen, strip = decoded(bundle["image/png"]), decoded(wide_pad.seen_png), decoded(wide_pad.strip_png)
+    np.testing.assert_array_equal(picture[:84:3, :336:3, 0], seen)  # what the model saw, zoomed 3×, on top
+    below = picture[84 + 12 : 84 + 12 + strip.shape[0], : strip.shape[1]]  # the gap, then the strip
+    np.testing.assert_array_equal(below, strip)
+
+
+@pytest.fixture(scope="module")
+def shipped_reader():
+    from crossmodal import load_reader
+
+    try:
+        return load_reader()
+    except FileNotFoundError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no shipped reader yet: {err}")
+
+
+def test_the_shipped_reader_reads_a_drawn_number_and_a_composed_one(shipped_reader, two_digits):
+    pad = DrawingPad.for_numbers(shipped_reader)
+    pad.pixels = drawn(SEVENTY_ONE[:1], WIDE, width=6)
+    assert pad.caption == "7"  # read at each stroke's end: the 7 alone first
+    pad.pixels = drawn(SEVENTY_ONE, WIDE, width=6)
+    assert pad.caption == "71"
+    text, pixels = two_digits
+    pad.pixels = pixels
+    assert pad.caption == text
 
 
 # --- explorer ----------------------------------------------------------------------------------

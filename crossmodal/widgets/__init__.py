@@ -2,6 +2,8 @@
 
 AttentionExplorer (ipywidgets): pick an image, a character, a layer and a head; see the map.
 DrawingPad (anywidget): draw a digit with mouse, pen or finger; read the caption and its maps.
+    With a reader of numbers it is wide: write a number, see it read and where each digit was found
+    (DrawingPad.for_numbers() brings the shipped reader).
 """
 
 import sys

@@ -1,25 +1,28 @@
 // The drawing pad's browser half (see drawing_pad.py for the Python half).
-// A canvas drawn on with pointer events, so mouse, pen and touch all work. When a stroke ends,
-// the canvas is shrunk to `resolution` × `resolution` and its ink (the alpha channel: the
-// canvas is transparent where nothing is drawn) is sent to Python as bytes in `pixels`.
+// A canvas drawn on with pointer events, so mouse, pen and touch all work. Its size is the
+// `canvas_size` trait: square for a digit, wide (4 : 1) for a number. When a stroke ends, the canvas
+// is shrunk to `resolution` (height, width) and its ink (the alpha channel: the canvas is
+// transparent where nothing is drawn) is sent to Python as bytes in `pixels`.
 // Python answers with `caption`, `message`, `seen_png` and `strip_png`, which are shown here.
 
-const CANVAS = 280; // canvas pixels per side
-
 function render({ model, el }) {
+  const [height, width] = model.get("canvas_size");
+  const [imageHeight, imageWidth] = model.get("image_size"); // what the model reads: 28×28, or 28×112 for numbers
+  const seen = `${imageHeight}×${imageWidth}`;
   el.classList.add("crossmodal-pad");
+  el.classList.toggle("cm-wide", imageWidth > imageHeight); // a number: everything stacked, full width
   el.innerHTML = `
     <div class="cm-row">
       <div class="cm-col">
-        <canvas class="cm-canvas" width="${CANVAS}" height="${CANVAS}"></canvas>
+        <canvas class="cm-canvas" width="${width}" height="${height}"></canvas>
         <div class="cm-controls">
           <label>brush <input class="cm-brush" type="range" min="4" max="48"></label>
           <button class="cm-clear" type="button">clear</button>
         </div>
       </div>
       <div class="cm-col">
-        <div class="cm-label">what the model sees (28×28)</div>
-        <img class="cm-seen" alt="the 28×28 image the model sees" hidden>
+        <div class="cm-label">what the model sees (${seen})</div>
+        <img class="cm-seen" alt="the ${seen} image the model sees" hidden>
       </div>
     </div>
     <div class="cm-caption" aria-live="polite"></div>
@@ -38,7 +41,7 @@ function render({ model, el }) {
 
   function point(event) { // from CSS pixels on the page to canvas pixels
     const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * (CANVAS / box.width), (event.clientY - box.top) * (CANVAS / box.height)];
+    return [(event.clientX - box.left) * (width / box.width), (event.clientY - box.top) * (height / box.height)];
   }
 
   function segment(from, to) {
@@ -75,22 +78,23 @@ function render({ model, el }) {
   canvas.addEventListener("pointercancel", endStroke);
 
   function sendPixels() {
-    const side = model.get("resolution");
+    const [h, w] = model.get("resolution");
     const small = document.createElement("canvas");
-    small.width = small.height = side;
+    small.width = w;
+    small.height = h;
     const smallCtx = small.getContext("2d");
     smallCtx.imageSmoothingEnabled = true;
     smallCtx.imageSmoothingQuality = "high";
-    smallCtx.drawImage(canvas, 0, 0, side, side);
-    const rgba = smallCtx.getImageData(0, 0, side, side).data;
-    const ink = new Uint8Array(side * side);
+    smallCtx.drawImage(canvas, 0, 0, w, h);
+    const rgba = smallCtx.getImageData(0, 0, w, h).data;
+    const ink = new Uint8Array(w * h);
     for (let i = 0; i < ink.length; i++) ink[i] = rgba[4 * i + 3]; // alpha: 0 paper, 255 ink
     model.set("pixels", new DataView(ink.buffer));
     model.save_changes();
   }
 
   el.querySelector(".cm-clear").addEventListener("click", () => {
-    ctx.clearRect(0, 0, CANVAS, CANVAS);
+    ctx.clearRect(0, 0, width, height);
     sendPixels(); // an empty canvas: Python answers with the prompt
   });
 

@@ -1,11 +1,19 @@
-"""The drawing pad: draw a digit, and at each stroke's end read the model's caption and where it looked.
+"""The drawing pad: draw, and at each stroke's end read what the model writes and where it looked.
+
+One pad, two modes, chosen by the model's image (its config's image size):
+
+- square, for the MNIST captioner (28 × 28): draw one digit on a 280 × 280 canvas;
+      pixels → preprocess_drawing → (1, 28, 28) → "This is the number seven."
+- wide, for a reader of numbers (28 × 112, Captioner.for_numbers): write a number on a canvas of
+  the same 4 : 1 aspect (180 × 720);
+      pixels → preprocess_number → (1, 28, 112) → "2026"
+  and the strip shows one row per character, its map over the whole number: the maps sweep left to right.
 
 The browser half (drawing_pad.js) is a canvas drawn on with pointer events (mouse, pen, touch).
-When a stroke ends it shrinks the canvas to `resolution` × `resolution` and sends the ink as
-bytes in `pixels`. The Python half answers in `update_from_pixels`:
-
-    pixels → preprocess_drawing → (1, 28, 28), what the model sees → model.caption
-           → caption, seen_png (the 28×28 input) and strip_png (one map per character)
+When a stroke ends it shrinks the canvas to `resolution` (height, width) and sends the ink as
+bytes in `pixels`. The Python half answers in `update_from_pixels` with the text, seen_png (the
+model's input) and strip_png (one map per character); a drawing it cannot read (blank, a dot, a
+number too wide for the canvas) gets a `message` saying why instead.
 
 All of it is plain Python on traits, so a test can drive it without a browser. It is one
 anywidget, which runs in JupyterLab, Notebook 7, VS Code and Colab alike.
@@ -15,6 +23,7 @@ import io
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import anywidget
 import numpy as np
@@ -22,38 +31,105 @@ import torch
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
-from ..inputs import BlankImageError, preprocess_drawing
+from ..inputs import BlankImageError, preprocess_drawing, preprocess_number
+from ..layers import pair
 from ..viz import render_strip
-from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, with_note, zoom
+from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, stacked, with_note, zoom
 
 HERE = Path(__file__).parent
 STRIP_ROW = 13  # tiles per row of the strip: "This is the " over "number seven.", to fit a notebook's width
 PROMPT = "Draw a digit (0–9) in the box: the caption appears when you lift the pen."
+WROTE_NOTHING = "The model wrote nothing for this drawing (it ended at once): draw it again, larger or clearer."
+
+
+def number_prompt(max_digits):
+    return f"Write a number of 1 to {max_digits} digits in the box: it is read each time you lift the pen."
+
+
+class Mode(NamedTuple):
+    """How the pad looks for one kind of model; sizes are (height, width)."""
+
+    canvas: tuple  # the browser's canvas, in its own pixels (a narrow notebook shrinks it on screen)
+    resolution: tuple  # what the canvas is shrunk to before sending: ample for the model's 20-pixel-high ink
+    brush: int  # in canvas pixels
+    prompt: str
+    strip_row: int | None  # tiles per row of the strip (None: one row)
+    seen_zoom: int  # how much the static view enlarges the model's input
+
+
+def mode_for(image_size):
+    """The square pad for a model of square images, the wide one for a reader of numbers."""
+    H, W = pair(image_size)
+    if W <= H:
+        return Mode((280, 280), (112, 112), 22, PROMPT, STRIP_ROW, 4)
+    # 180 high: a digit written across most of it is about as tall as people draw one on the square pad
+    # (half its 280 and more), and 4 : 1 makes it 720 wide, about a notebook's width; the brush keeps
+    # MNIST's stroke, a tenth of the digit. One tile per row of the strip: each map spans the whole number.
+    return Mode((180, round(180 * W / H)), (72, round(72 * W / H)), 14, number_prompt(W // H), 1, 3)
+
+
+def size_trait(height, width):
+    """A synced (height, width) trait: a JSON list [height, width] in the browser."""
+    return traitlets.Tuple(traitlets.Int(), traitlets.Int(), default_value=(height, width)).tag(sync=True)
 
 
 class DrawingPad(StaticFallback, anywidget.AnyWidget):
     _esm = HERE / "drawing_pad.js"
     _css = HERE / "drawing_pad.css"
 
+    # set from the model, read by the browser; every size is (height, width)
+    image_size = size_trait(28, 28)  # the model's input
+    canvas_size = size_trait(280, 280)  # the browser's canvas, in its own pixels
     # from the browser
-    pixels = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)  # ink 0–255, resolution² bytes, row by row
-    resolution = traitlets.Int(112).tag(sync=True)  # side the canvas is shrunk to before sending: ample for 20×20
-    brush = traitlets.Int(22).tag(sync=True)  # brush width in canvas pixels (the canvas is 280 × 280)
+    pixels = traitlets.Bytes(b"").tag(sync=True, **bytes_serialization)  # ink 0–255, height × width bytes, row by row
+    resolution = size_trait(112, 112)  # what the canvas is shrunk to before it is sent as `pixels`
+    brush = traitlets.Int(22).tag(sync=True)  # brush width in canvas pixels
     # to the browser
     caption = traitlets.Unicode("").tag(sync=True)  # "" while there is nothing to caption
     message = traitlets.Unicode(PROMPT).tag(sync=True)  # shown instead of a caption
-    seen_png = traitlets.Bytes(b"").tag(sync=True)  # the 28×28 input the model sees
+    seen_png = traitlets.Bytes(b"").tag(sync=True)  # the input the model sees (28×28, or 28×112 for a reader)
     strip_png = traitlets.Bytes(b"").tag(sync=True)  # the caption strip: one attention map per character
     seconds = traitlets.Float(0.0).tag(sync=True)  # Python's time for the last stroke
 
     def __init__(self, model=None, layer=None, head=None, **kwargs):
-        """model: a Captioner (default: the shipped one). layer, head: which maps the strip shows (None = mean)."""
-        super().__init__(**kwargs)
+        """model: a Captioner (default: the shipped MNIST captioner); a reader of numbers (wider images than
+        high) gets the wide pad. layer, head: which maps the strip shows (None = mean)."""
         if model is None:
             from ..pretrained import load_pretrained
 
             model = load_pretrained()
-        self.model, self.layer, self.head = model, layer, head
+        image_size = pair(model.config.vision.image_size)
+        mode = mode_for(image_size)  # not `layout`: ipywidgets' CSS layout trait has that name
+        defaults = dict(image_size=image_size, canvas_size=mode.canvas, resolution=mode.resolution,
+                        brush=mode.brush, message=mode.prompt)
+        super().__init__(**{**defaults, **kwargs})  # a caller's resolution or brush wins
+        self.model, self.layer, self.head, self.mode = model, layer, head, mode
+
+    @classmethod
+    def for_numbers(cls, model=None, **kwargs):
+        """The wide pad with a reader of numbers: write a number, see it read (default: the shipped reader)."""
+        if model is None:
+            from ..pretrained import load_reader
+
+            model = load_reader()
+        H, W = pair(model.config.vision.image_size)
+        if W <= H:
+            raise ValueError(f"this model reads {H}×{W} images, not a wide canvas: make a reader of numbers with "
+                             "Captioner.for_numbers(), or call DrawingPad.for_numbers() alone for the shipped reader")
+        return cls(model, **kwargs)
+
+    @property
+    def wide(self):
+        """True for a reader of numbers: its image is wider than high."""
+        return self.image_size[1] > self.image_size[0]
+
+    @traitlets.validate("resolution")
+    def _check_resolution(self, proposal):
+        height, width = proposal["value"]
+        if not (8 <= height <= 2048 and 8 <= width <= 2048):
+            raise traitlets.TraitError(f"resolution is the (height, width) in pixels the canvas is shrunk to before "
+                                       f"it is sent, each from 8 to 2048; got {proposal['value']}")
+        return height, width
 
     @traitlets.observe("pixels")
     def _on_pixels(self, change):
@@ -64,51 +140,82 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
             raise
 
     def update_from_pixels(self, pixels):
-        """Caption a drawing and update every output trait at once; returns the Caption (None if blank).
+        """Read a drawing and update every output trait at once; returns the Caption (None if unreadable).
 
-        pixels: bytes of a square grey image as the browser sends them (resolution² values,
+        pixels: bytes of a grey image as the browser sends them (height × width values of `resolution`,
         ink 0–255), or any picture preprocess_drawing accepts (numpy, PIL, tensor).
+        A blank drawing gets the prompt; a dot, or a number too wide for the reader's canvas, a message
+        saying so (preprocess_number's); neither is an error.
         """
         start = time.perf_counter()
         if isinstance(pixels, (bytes, bytearray, memoryview)):
             pixels = self._bytes_to_image(pixels)
         try:
             with one_thread():
-                seen = preprocess_drawing(pixels)  # (1, 28, 28)
+                seen = self._model_input(pixels)  # (1, H, W)
                 caption = self.model.caption(seen)
         except BlankImageError:
-            with self.hold_sync():  # one message to the browser, not four
-                self.caption, self.message, self.seen_png, self.strip_png = "", PROMPT, b"", b""
-                self.seconds = time.perf_counter() - start
-            return None
+            return self._show(start, message=self.mode.prompt)
+        except Unreadable as err:
+            return self._show(start, message=str(err))
         seen_png = _png(np.rint(seen[0].numpy() * 255).astype(np.uint8))
-        strip_png = _png(render_strip(caption, self.layer, self.head, row_length=STRIP_ROW))
-        with self.hold_sync():
-            self.caption, self.message, self.seen_png, self.strip_png = caption.text, "", seen_png, strip_png
-            self.seconds = time.perf_counter() - start
+        if not caption.text:  # nothing written: no maps to draw
+            self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
+            return caption
+        strip_png = _png(render_strip(caption, self.layer, self.head, row_length=self.mode.strip_row))
+        self._show(start, caption=caption.text, seen_png=seen_png, strip_png=strip_png)
         return caption
+
+    def _model_input(self, picture):
+        """The drawing as the model's input (1, H, W); raises Unreadable for a drawing a reader cannot read."""
+        if not self.wide:
+            return preprocess_drawing(picture)  # (1, 28, 28)
+        try:
+            return preprocess_number(picture, canvas=self.image_size)  # (1, 28, 112) for the shipped reader
+        except BlankImageError:
+            raise
+        except ValueError as err:  # a dot, or more digits than the canvas holds: the learner should hear why
+            text = str(err)
+            raise Unreadable(text[:1].upper() + text[1:] + ".") from err
+
+    def _show(self, start, caption="", message="", seen_png=b"", strip_png=b""):
+        with self.hold_sync():  # one message to the browser, not five
+            self.caption, self.message, self.seen_png, self.strip_png = caption, message, seen_png, strip_png
+            self.seconds = time.perf_counter() - start
 
     def static_text(self):
         """The line a reader sees where the widget cannot run (see static.py)."""
+        if self.wide:
+            state = f"it read {self.caption!r}" if self.caption else "nothing written yet"
+            return (f"DrawingPad for numbers ({state}). Run the cell to write a number and see where the reader "
+                    "looked for each digit.")
         state = f"its caption: {self.caption!r}" if self.caption else "nothing drawn yet"
         return f"DrawingPad ({state}). Run the cell to draw a digit and see the caption and where the model looked."
 
     def static_png(self):
         """The pad as a picture: the canvas, or what the model saw with the caption's strip of maps."""
+        thing = "number" if self.wide else "digit"
         if not self.caption:
-            return png(with_note(blank_canvas(), "Run the cell to draw a digit here: its caption appears beside it."))
-        seen = zoom(as_image(self.seen_png).convert("RGB"), 4)  # the 28×28 input, 112×112
-        note = f"{self.caption}  (run the cell to draw your own digit)"
-        return png(with_note(side_by_side(seen, as_image(self.strip_png)), note))
+            canvas = blank_canvas((70, 280) if self.wide else 140, f"draw a {thing} here")
+            result = "what the reader reads" if self.wide else "its caption"
+            return png(with_note(canvas, f"Run the cell to draw a {thing} here: {result} appears beside it."))
+        seen = zoom(as_image(self.seen_png).convert("RGB"), self.mode.seen_zoom)  # the model's input, enlarged
+        note = f"{self.caption}  (run the cell to draw your own {thing})"
+        combined = stacked if self.wide else side_by_side  # a wide input above its strip, a square one beside it
+        return png(with_note(combined(seen, as_image(self.strip_png)), note))
 
     def _bytes_to_image(self, pixels):
-        side = self.resolution
+        height, width = self.resolution
         if len(pixels) == 0:
-            return np.zeros((side, side), dtype=np.uint8)  # nothing sent: a blank canvas
-        if len(pixels) != side * side:
-            raise ValueError(f"expected {side}×{side} = {side * side} bytes of pixels (the resolution trait), "
-                             f"got {len(pixels)}")
-        return np.frombuffer(pixels, dtype=np.uint8).reshape(side, side).copy()  # writable, as torch wants
+            return np.zeros((height, width), dtype=np.uint8)  # nothing sent: a blank canvas
+        if len(pixels) != height * width:
+            raise ValueError(f"expected {height}×{width} = {height * width} bytes of pixels (the resolution trait, "
+                             f"height × width), got {len(pixels)}")
+        return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width).copy()  # writable, as torch wants
+
+
+class Unreadable(ValueError):
+    """A drawing the reader cannot read (a dot, too many digits): its message is shown in the pad."""
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import numpy as np
 from IPython.display import display
 from PIL import Image, ImageDraw
 
+from ..layers import pair
 from ..viz import _font
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -56,12 +57,13 @@ def with_note(picture, note, width=None):
     return canvas
 
 
-def blank_canvas(side=140, prompt="draw a digit here"):
-    """The drawing pad's empty canvas: a dark square with a light frame and the prompt in it."""
-    canvas = Image.new("RGB", (side, side), (17, 17, 17))
+def blank_canvas(size=140, prompt="draw a digit here"):
+    """The drawing pad's empty canvas: dark, a light frame, the prompt in it. size: a side, or (height, width)."""
+    height, width = pair(size)
+    canvas = Image.new("RGB", (width, height), (17, 17, 17))
     pen = ImageDraw.Draw(canvas)
-    pen.rectangle([0, 0, side - 1, side - 1], outline=(200, 200, 200), width=2)
-    pen.text((side / 2, side / 2), prompt, fill=(150, 150, 150), font=_font(12), anchor="mm")
+    pen.rectangle([0, 0, width - 1, height - 1], outline=(200, 200, 200), width=2)
+    pen.text((width / 2, height / 2), prompt, fill=(150, 150, 150), font=_font(12), anchor="mm")
     return canvas
 
 
@@ -70,6 +72,14 @@ def side_by_side(left, right, gap=12):
     canvas = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), "white")
     canvas.paste(left.convert("RGB"), (0, 0))
     canvas.paste(right.convert("RGB"), (left.width + gap, 0))
+    return canvas
+
+
+def stacked(top, bottom, gap=12):
+    """Two PIL images one above the other, left edges aligned, on white."""
+    canvas = Image.new("RGB", (max(top.width, bottom.width), top.height + gap + bottom.height), "white")
+    canvas.paste(top.convert("RGB"), (0, 0))
+    canvas.paste(bottom.convert("RGB"), (0, top.height + gap))
     return canvas
 
 
