@@ -54,6 +54,7 @@ class Mode(NamedTuple):
     brush: int  # in canvas pixels
     prompt: str
     strip_row: int | None  # tiles per row of the strip (None: one row)
+    strip_scale: int  # each tile of the strip is the model's input this many times enlarged
     seen_zoom: int  # how much the static view enlarges the model's input
 
 
@@ -61,11 +62,12 @@ def mode_for(image_size):
     """The square pad for a model of square images, the wide one for a reader of numbers."""
     H, W = pair(image_size)
     if W <= H:
-        return Mode((280, 280), (112, 112), 22, PROMPT, STRIP_ROW, 4)
+        return Mode((280, 280), (112, 112), 22, PROMPT, STRIP_ROW, 2, 4)
     # 180 high: a digit written across most of it is about as tall as people draw one on the square pad
     # (half its 280 and more), and 4 : 1 makes it 720 wide, about a notebook's width; the brush keeps
-    # MNIST's stroke, a tenth of the digit. One tile per row of the strip: each map spans the whole number.
-    return Mode((180, round(180 * W / H)), (72, round(72 * W / H)), 14, number_prompt(W // H), 1, 3)
+    # MNIST's stroke, a tenth of the digit. One tile per row of the strip, 3× (84 × 336), as large as the
+    # input shown above it: each map spans the whole number, and the rows read down as the maps sweep right.
+    return Mode((180, round(180 * W / H)), (72, round(72 * W / H)), 14, number_prompt(W // H), 1, 3, 3)
 
 
 def size_trait(height, width):
@@ -162,7 +164,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         if not caption.text:  # nothing written: no maps to draw
             self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
             return caption
-        strip_png = _png(render_strip(caption, self.layer, self.head, row_length=self.mode.strip_row))
+        strip = render_strip(caption, self.layer, self.head, self.mode.strip_scale, row_length=self.mode.strip_row)
+        strip_png = _png(strip)
         self._show(start, caption=caption.text, seen_png=seen_png, strip_png=strip_png)
         return caption
 
