@@ -1,9 +1,11 @@
-"""The drawing pad in a real browser: JupyterLab serves notebook 06, Chromium runs it, a mouse draws.
+"""The drawing pad in a real browser: JupyterLab serves a notebook, Chromium runs it, a mouse draws.
 
-Starts JupyterLab on 127.0.0.1 (a free port, a token, a temporary root holding a copy of the
-notebook), opens the notebook in Chromium through Playwright, runs every cell, draws a "1" and
-then a "7" on the drawing pad with mouse events, and checks that the page shows the right caption
-and a new attention strip each time. A screenshot is saved in artifacts/browser/.
+Starts JupyterLab on 127.0.0.1 (a free port, a token, a temporary root holding the notebook),
+opens the notebook in Chromium through Playwright and runs every cell. In notebook 06 it draws a
+"1" and then a "7" on the drawing pad with mouse events, and checks that the page shows the right
+caption and a new attention strip each time. In a small notebook of its own it writes "71" on the
+wide pad with the shipped reader of numbers, and checks that the page reads "7", then "71", with a
+strip of one map per digit. Screenshots are saved in artifacts/browser/.
 
 Needs Debian's chromium at /usr/bin/chromium (Playwright's own browser download is never used).
 Without it the test is skipped, except in CI (CI=true), where it fails.
@@ -43,11 +45,36 @@ def free_port():
 @pytest.fixture
 def jupyterlab(tmp_path):
     """A JupyterLab server on a temporary root holding a copy of notebook 06; yields its base URL and token."""
-    root, home = tmp_path / "root", tmp_path / "jupyter"
-    root.mkdir()
     notebook = json.loads(NOTEBOOK.read_text())
     notebook["metadata"].pop("widgets", None)  # no saved widget views: every view on the page comes from this run
-    (root / NOTEBOOK.name).write_text(json.dumps(notebook))
+    yield from serve(tmp_path, NOTEBOOK.name, notebook)
+
+
+WIDE_PAD_CELL = """import torch
+from crossmodal.widgets import DrawingPad
+
+torch.set_num_threads(2)
+DrawingPad.for_numbers()  # the shipped reader of numbers"""
+
+
+@pytest.fixture
+def jupyterlab_numbers(tmp_path):
+    """A JupyterLab server on a temporary root holding a one-cell notebook: the wide pad with the shipped reader."""
+    from crossmodal.pretrained import READER_DIR
+
+    if not (READER_DIR / "config.json").is_file() and not os.environ.get("CI"):
+        pytest.skip(f"no shipped reader of numbers yet ({READER_DIR})")
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": WIDE_PAD_CELL}
+    notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    yield from serve(tmp_path, "wide_pad.ipynb", notebook)
+
+
+def serve(tmp_path, name, notebook):
+    """Run JupyterLab on tmp_path/root holding `notebook` (a dict) as `name`; yield (base URL, token), then stop it."""
+    root, home = tmp_path / "root", tmp_path / "jupyter"
+    root.mkdir()
+    (root / name).write_text(json.dumps(notebook))
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')  # no "get notified about Jupyter news?" toast over the page
@@ -96,6 +123,34 @@ def draw(page, canvas, points):
     page.mouse.up()
 
 
+KERNEL_IDLE = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+        && panel.sessionContext.session.kernel;
+    return kernel && kernel.status === "idle";
+}"""
+
+
+def run_notebook(page, url, token, name):
+    """Open notebook `name` in JupyterLab, run all its cells, wait until they have run; returns the first pad."""
+    problems = []  # the page's own errors: why a widget did not render, if it did not
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    pad = page.locator(".crossmodal-pad").first
+    errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+    deadline = time.monotonic() + 150
+    while not pad.locator("canvas.cm-canvas").is_visible():  # the pad's cell has run
+        if errors.count():
+            pytest.fail(f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}")
+        assert time.monotonic() < deadline, f"the drawing pad never appeared; errors on the page: {problems or 'none'}"
+        page.wait_for_timeout(500)
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)  # every cell has run
+    assert not errors.count(), f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}"
+    return pad
+
+
 def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
     url, token = jupyterlab
     started = time.monotonic()
@@ -104,26 +159,7 @@ def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
-            kernel_idle = """() => {
-                const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                const kernel = panel && panel.sessionContext && panel.sessionContext.session
-                    && panel.sessionContext.session.kernel;
-                return kernel && kernel.status === "idle";
-            }"""
-            page.wait_for_function(kernel_idle, timeout=90_000)
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-
-            pad = page.locator(".crossmodal-pad").first
-            errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
-            deadline = time.monotonic() + 150
-            while not pad.locator("canvas.cm-canvas").is_visible():  # the pad's cell has run
-                if errors.count():
-                    pytest.fail(f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}")
-                assert time.monotonic() < deadline, "the drawing pad never appeared"
-                page.wait_for_timeout(500)
-            page.wait_for_function(kernel_idle, timeout=120_000)  # every cell has run
-            assert not errors.count(), f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}"
+            pad = run_notebook(page, url, token, NOTEBOOK.name)
             canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
             strip = pad.locator("img.cm-strip")
             explorer = page.locator(".crossmodal-explorer").first  # the explorer renders too
@@ -153,5 +189,40 @@ def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
             pad.screenshot(path=str(screenshot))
             print(f"screenshots: {screenshot}, {ARTIFACTS / 'explorer.png'}; "
                   f"browser test took {time.monotonic() - started:.0f} s")
+        finally:
+            browser.close()
+
+
+def test_writing_seventy_one_on_the_wide_pad_in_jupyterlab(jupyterlab_numbers):
+    url, token = jupyterlab_numbers
+    started = time.monotonic()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            pad = run_notebook(page, url, token, "wide_pad.ipynb")
+            canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
+            strip = pad.locator("img.cm-strip")
+            canvas.scroll_into_view_if_needed()
+            box = canvas.bounding_box()
+            assert box["width"] / box["height"] == pytest.approx(4, rel=0.02)  # the reader's 28 × 112, on screen
+            expect(caption).to_contain_text("Write a number")
+            expect(strip).to_be_hidden()
+
+            draw(page, canvas, [(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)])  # a "7" left of the middle
+            expect(strip).to_be_visible(timeout=30_000)
+            expect(caption).to_have_text("7", timeout=30_000)  # read at the stroke's end
+            draw(page, canvas, [(0.56, 0.15), (0.56, 0.85)])  # then a "1" to its right
+            expect(caption).to_have_text("71", timeout=30_000)
+            seen = pad.locator("img.cm-seen")
+            assert seen.evaluate("img => [img.naturalHeight, img.naturalWidth]") == [28, 112]  # the model's input
+            two_rows = [2 * (84 + 18) + 4, 336]  # one map per digit, each over the whole 28 × 112 input, zoomed 3×
+            page.wait_for_function("([img, size]) => img.complete && img.naturalHeight === size[0] "
+                                   "&& img.naturalWidth === size[1]", arg=[strip.element_handle(), two_rows])
+
+            screenshot = ARTIFACTS / "wide_pad.png"
+            pad.screenshot(path=str(screenshot))
+            print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
         finally:
             browser.close()
