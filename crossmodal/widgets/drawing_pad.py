@@ -157,9 +157,11 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
                 seen = self._model_input(pixels)  # (1, H, W)
                 caption = self.model.caption(seen)
         except BlankImageError:
-            return self._show(start, message=self.mode.prompt)
+            self._show(start, message=self.mode.prompt)
+            return None
         except Unreadable as err:
-            return self._show(start, message=str(err))
+            self._show(start, message=str(err))
+            return None
         seen_png = _png(np.rint(seen[0].numpy() * 255).astype(np.uint8))
         if not caption.text:  # nothing written: no maps to draw
             self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
