@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .augment import augment  # noqa: F401  (its old home: still importable from here)
+from .augment import augment
 from .inputs import BlankImageError, preprocess_drawing, to_image_batch  # noqa: F401  (likewise)
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -109,3 +109,21 @@ def batches(images, labels, batch_size, shuffle=False, generator=None):
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
         yield images[idx], labels[idx]
+
+
+def caption_batches(tokenizer, cfg, images, labels, epoch, skip, steps_per_epoch):
+    """MNIST's batches of `epoch` from batch `skip` on: (images, caption tokens), augmented if cfg.augment.
+
+    The training loop's stream for MNIST (cfg: a train.TrainConfig); seeded per epoch and step, so a
+    resumed run sees the same batches.
+    """
+    targets_by_digit = caption_tokens(tokenizer).to(images.device)  # (10, L)
+    order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
+    for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
+        if i < skip:
+            continue
+        if cfg.augment:
+            step = epoch * steps_per_epoch + i
+            x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
+                        strokes=cfg.augment_strokes)
+        yield x, targets_by_digit[y]  # (B, 1, 28, 28), (B, L)

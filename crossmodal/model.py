@@ -101,7 +101,9 @@ class Captioner(nn.Module):
 
     def forward(self, images, tokens, targets=None):
         """Next-token logits (B, T, vocab); with targets (B, T), also the mean loss over non-<pad> targets."""
-        logits = self.decoder(tokens, self.encode_images(images))
+        # A blind decoder (no cross-attention layer) cannot use the patches: skip the encoder's work
+        memory = self.encode_images(images) if self.decoder.cross_attention_layers else None
+        logits = self.decoder(tokens, memory)
         if targets is None:
             return logits
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=self.config.pad_id)

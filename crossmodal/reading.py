@@ -13,7 +13,7 @@ the share of the patches the box covers.
 import numpy as np
 import torch
 
-from .inputs import preprocess_number
+from .inputs import find_ink, preprocess_number
 from .layers import pair
 
 
@@ -57,12 +57,33 @@ def read(model, images, batch_size=500):
 
 def read_number(model, picture):
     """The number in one picture, as text: a picture of the reader's canvas size is read as it is, any other
-    (a drawing, someone else's composition) is first placed on the canvas by inputs.preprocess_number."""
+    (a drawing, someone else's composition) is first placed on the canvas by inputs.preprocess_number.
+
+    A reader writes at most block_size - 2 digits (4 for the shipped one). A picture holding more
+    separate pieces of ink side by side than that is refused with a ValueError rather than read as
+    a shorter number; digits that touch make one piece, so such a number can still come back short.
+    """
     height, width = pair(model.config.vision.image_size)
     x = torch.as_tensor(np.asarray(picture)) if not isinstance(picture, torch.Tensor) else picture
     if tuple(x.shape[-2:]) != (height, width) or x.dim() > 3:
         x = preprocess_number(picture, canvas=(height, width))
+    most = model.config.decoder.block_size - 2  # <bos> digits <eos>
+    pieces = ink_pieces(x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1))
+    if pieces > most:
+        raise ValueError(f"the picture holds {pieces} separate pieces of ink side by side, more than {most} digits: "
+                         f"this reader reads numbers of 1 to {most} digits; crop it to fewer")
     return model.caption(x).text
+
+
+def ink_pieces(image, min_width=2):
+    """How many runs of columns with ink an (H, W) image holds, left to right: the separate pieces of a
+    written number (a digit is one run, as its strokes overlap in x; touching digits make one together).
+    Runs narrower than min_width pixels (specks) are not counted."""
+    _, ink = find_ink(image)
+    columns = ink.any(0).int()  # (W,): 1 where a column holds ink
+    edges = torch.diff(torch.cat([columns.new_zeros(1), columns, columns.new_zeros(1)]))
+    starts, ends = (edges == 1).nonzero().flatten(), (edges == -1).nonzero().flatten()
+    return int(((ends - starts) >= min_width).sum())
 
 
 def box_patches(box, patch_size):

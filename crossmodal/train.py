@@ -27,10 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import augment
 from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
 from .config import CaptionerConfig, VisionConfig, check_config, check_types
-from .data import batches, caption_tokens, load_mnist
+from .data import caption_batches, load_mnist
 from .devices import describe, pick_device, synchronize
 from .evaluate import evaluate
 from .flags import add_flags, apply, flatten, given
@@ -119,7 +118,7 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     else:
         images, labels = (t.to(device) for t in train_data)  # resident on the device: no copy per step
         steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
-        epoch_batches = lambda epoch, skip: _caption_batches(model, cfg, images, labels, epoch, skip,  # noqa: E731
+        epoch_batches = lambda epoch, skip: caption_batches(model.tokenizer, cfg, images, labels, epoch, skip,  # noqa: E731
                                                              steps_per_epoch)
     total_steps = cfg.epochs * steps_per_epoch
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on a GPU
@@ -195,20 +194,6 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     return history
 
 
-def _caption_batches(model, cfg, images, labels, epoch, skip, steps_per_epoch):
-    """MNIST's batches of `epoch` from batch `skip` on: (images, caption tokens), augmented if cfg.augment."""
-    targets_by_digit = caption_tokens(model.tokenizer).to(images.device)  # (10, L)
-    order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # same order after a resume
-    for i, (x, y) in enumerate(batches(images, labels, cfg.batch_size, shuffle=True, generator=order_gen)):
-        if i < skip:
-            continue
-        if cfg.augment:
-            step = epoch * steps_per_epoch + i
-            x = augment(x, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
-                        strokes=cfg.augment_strokes)
-        yield x, targets_by_digit[y]  # (B, 1, 28, 28), (B, L)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m crossmodal.train", description="Train the MNIST captioner. "
                                 "Every field of TrainConfig and CaptionerConfig is a flag, e.g. --decoder.gated true.")
@@ -219,6 +204,9 @@ def main(argv=None):
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
     p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="also evaluate every STEPS steps, not only after each epoch")
+    p.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="start from the weights of a saved checkpoint (a new run, fresh optimizer: fine-tuning or "
+                        "training on); the model is that checkpoint's, so no model flags")
     p.add_argument("--task", choices=("mnist", "numbers"), default="mnist",
                    help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
                         "numbers.reader_config() (default: mnist)")
@@ -236,6 +224,11 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(cfg.seed)
     model = Captioner.for_numbers(model_config) if args.task == "numbers" else Captioner.for_mnist(model_config)
+    if args.init_from:
+        start = Captioner.from_pretrained(args.init_from)
+        if start.tokenizer.get_vocab() != model.tokenizer.get_vocab():
+            sys.exit(f"error: --init-from {args.init_from} writes other characters than --task {args.task} needs")
+        model.load_state_dict(start.state_dict())
     model.to(device)  # initialised on the CPU: the same weights everywhere
     if args.task == "numbers":  # fresh numbers from the training digits every batch; the fixed test set
         data = NumberBatches(*data[0], model.tokenizer), number_test_set()
@@ -250,12 +243,22 @@ def main(argv=None):
         **{k: v for k, v in final.items() if k not in ("step", "train_seconds", "exact_match")},  # per_digit; or cer...
         "threads": torch.get_num_threads(), "device": describe(device), "torch": torch.__version__,
         "platform": platform.processor() or platform.machine(),
+        "evaluations": evaluation_curve(history),
     }
+    if args.init_from:  # the run this one started from, so the record tells the whole story
+        earlier = Path(args.init_from) / RECORD
+        record["init_from"] = json.loads(earlier.read_text()) if earlier.is_file() else str(args.init_from)
     tmp = Path(args.out) / (RECORD + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(Path(args.out) / RECORD)
     print(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating); "
           f"test caption exact match {final['exact_match']:.2%}")
+
+
+def evaluation_curve(history):
+    """Every evaluation of a run, short: step, training seconds so far, exact match (and the CER of a reader)."""
+    return [{"step": e["step"], "train_seconds": round(e["train_seconds"], 1), "exact_match": e["exact_match"],
+             **({"cer": e["cer"]} if "cer" in e else {})} for e in history["eval"]]
 
 
 NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # MNIST's: 28×28 grey
@@ -270,6 +273,8 @@ def _settings(args):
     if args.eval_every is not None and args.eval_every < 1:
         raise ValueError(f"--eval-every must be 1 or more, got {args.eval_every}")
     _check_out(out, args.resume, args.overwrite)
+    if args.init_from and args.resume:
+        raise ValueError("--init-from starts a new run from a checkpoint and --resume continues one: give one of them")
     values = {**given(args, TrainConfig()), **given(args, default_model_config())}
     if args.resume:
         cfg = TrainConfig(**_read_json(out / TRAINER_STATE)["train_config"])
@@ -280,6 +285,13 @@ def _settings(args):
         if changed:
             raise ValueError(f"--resume continues {out} with the settings it was started with, but the command "
                              f"asks for {', '.join(changed)}: drop those flags, or start a new run in another --out")
+    elif args.init_from:
+        model_flags = [k for k in values if k in flatten(default_model_config())]
+        if model_flags:
+            raise ValueError(f"--init-from takes the model of {args.init_from}: drop "
+                             + ", ".join(f"--{k.replace('_', '-')}" for k in model_flags))
+        model_config = CaptionerConfig.from_dict(_read_json(Path(args.init_from) / "config.json"))
+        cfg = apply(TrainConfig(), values)
     else:
         base = reader_config() if args.task == "numbers" else default_model_config()
         cfg, model_config = apply(TrainConfig(), values), apply(base, values)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from crossmodal import Captioner
 from crossmodal import caption as caption_cli
 from crossmodal import train as train_cli
 
@@ -60,6 +61,32 @@ def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mni
     assert config["vision"]["patch_size"] == 7 and config["decoder"]["dim"] == 32
 
 
+
+def test_init_from_starts_a_new_run_from_a_checkpoint(tmp_path, monkeypatch, mnist_train, mnist_test):
+    """Training on from a finished run: its weights and model, a fresh optimizer, both commands in the record."""
+    small = {True: (mnist_train[0][:128], mnist_train[1][:128]), False: (mnist_test[0][:100], mnist_test[1][:100])}
+    monkeypatch.setattr(train_cli, "load_mnist", lambda train: small[train])
+    first = ["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "first"), *TINY_FLAGS]
+    train_cli.main(first)
+    trained = Captioner.from_pretrained(tmp_path / "first").state_dict()
+    seen = {}
+    real_train = train_cli.train
+    monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(
+        start={n: t.clone() for n, t in model.state_dict().items()}, cfg=cfg) or real_train(model, cfg, *a, **k))
+    second = ["--epochs", "1", "--batch-size", "64", "--lr", "1e-3", "--seed", "1",
+              "--init-from", str(tmp_path / "first"), "--out", str(tmp_path / "second")]
+    train_cli.main(second)
+    assert all(torch.equal(seen["start"][n], t) for n, t in trained.items())  # started where the first ended
+    assert seen["cfg"].lr == 1e-3 and seen["cfg"].seed == 1
+    record = json.loads((tmp_path / "second" / "training.json").read_text())
+    assert record["init_from"]["command"] == "python -m crossmodal.train " + " ".join(first)
+    with pytest.raises(SystemExit, match="--init-from takes the model of .*: drop --vision.depth"):
+        train_cli.main([*second[:-1], str(tmp_path / "third"), "--vision.depth", "3"])
+    with pytest.raises(SystemExit, match="give one of them"):
+        train_cli.main([*second, "--resume"])
+    with pytest.raises(SystemExit, match="writes other characters"):  # a captioner cannot start a reader
+        train_cli.main([*second[:-1], str(tmp_path / "fourth"), "--task", "numbers"])
+
 # tests/conftest.py's tiny_config, as flags
 TINY_FLAGS = ["--vision.stem", "patch", "--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2",
               "--vision.patch-size", "7",
@@ -80,7 +107,8 @@ def test_a_flag_sets_a_nested_model_setting(tmp_path, monkeypatch):
     """The gate experiment of notebook 04 is a command line: --decoder.gated true."""
     seen = {}
     monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
-    history = {"eval": [{"exact_match": 0.0, "per_digit": [0.0] * 10}], "train_seconds": 0, "eval_seconds": 0}
+    history = {"eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
+               "train_seconds": 0, "eval_seconds": 0}
     monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg) or history)
     train_cli.main(["--out", str(tmp_path), "--decoder.gated", "true", "--augment", "no", "--lr", "1e-3", *TINY_FLAGS])
     assert seen["model"].config.decoder.gated and any("gate" in n for n, _ in seen["model"].named_parameters())
@@ -91,7 +119,8 @@ def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monke
     """No flags: the convolutional stem, the stroke augmentation and the peak learning rate the README measured."""
     seen = {}
     monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
-    history = {"eval": [{"exact_match": 0.0, "per_digit": [0.0] * 10}], "train_seconds": 0, "eval_seconds": 0}
+    history = {"eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
+               "train_seconds": 0, "eval_seconds": 0}
     monkeypatch.setattr(train_cli, "train",
                         lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg, kw=k) or history)
     train_cli.main(["--out", str(tmp_path), "--device", "cpu", "--eval-every", "50"])

@@ -110,6 +110,23 @@ def test_a_blind_captioner_captions_and_scores_with_no_maps():
     assert read.probs.shape == (len("This is the number two."),)
 
 
+
+def test_a_blind_captioner_trains_without_running_the_encoder():
+    """Its decoder has no cross-attention: the patches would be thrown away, so forward skips the encoder."""
+    torch.manual_seed(0)
+    blind = Captioner.for_mnist(tiny_config(cross_attention_every=0))
+    calls = []
+    blind.encoder.patch_embed.register_forward_hook(lambda module, args, out: calls.append(1))  # the first step
+    tokens = torch.randint(4, blind.config.decoder.vocab_size, (2, 6))
+    logits, loss = blind(torch.rand(2, 1, 28, 28), tokens[:, :-1], tokens[:, 1:])
+    assert calls == [] and logits.shape == (2, 5, blind.config.decoder.vocab_size)
+    _, other = blind(torch.zeros(2, 1, 28, 28), tokens[:, :-1], tokens[:, 1:])
+    assert torch.equal(loss, other)  # the images make no difference to a decoder that cannot see
+    seeing = Captioner.for_mnist(tiny_config())
+    seeing.encoder.patch_embed.register_forward_hook(lambda module, args, out: calls.append(1))
+    seeing(torch.rand(2, 1, 28, 28), tokens[:, :-1])
+    assert calls == [1]
+
 # --- prompts ------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,411 @@
+# %% [markdown]
+# # 07 · Reading a whole number
+#
+# Until now the captioner has written one varying word: after *"This is the number "* it chose one of
+# ten, a classification in disguise, and its attention maps could only say "I looked at the digit". Now
+# it reads a handwritten **number**, "2026", one character at a time. To write each digit it must look
+# at a *different* place: if cross-attention does its job, the maps should sweep left to right, one digit
+# per character. Recurrent attention models read multi-digit MNIST this way years ago (Ba, Mnih and
+# Kavukcuoglu, 2014, *Multiple object recognition with visual attention*); here a transformer does it,
+# and we measure whether it looks where it reads.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - Compose a data set that cannot be read by position alone: digits with random sizes, gaps, overlaps
+#   and jitter, each with its bounding box.
+# - Give the Vision Transformer a rectangular image: a 4 × 16 grid of 7 × 7 patches.
+# - Train a small reader live and see *what* it learns first; then evaluate the shipped one: exact
+#   match, character error rate, accuracy by length.
+# - Measure alignment: does the peak of each character's map fall on the digit it wrote, and how much
+#   better than chance?
+# - Read numbers written in a way the training data never showed, and your own handwriting.
+
+# %%
+%matplotlib inline
+%config InlineBackend.figure_format = "png"
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import timm
+import torch
+
+from crossmodal import viz
+from crossmodal.checks import check  # states a claim about a measured result
+from crossmodal.numbers import NumberBatches, canvas_size, make_numbers, reader_config
+from crossmodal.numbers import test_set as published_test_set
+from crossmodal.reading import evaluate_reading, read_number
+from crossmodal.vit import load_timm_weights
+
+torch.manual_seed(0)
+torch.set_num_threads(2)  # fixed, so every run gives the same numbers
+plt.rcParams["figure.dpi"] = 100
+
+train_images, train_labels = crossmodal.load_mnist(train=True)
+test_images, test_labels = crossmodal.load_mnist(train=False)
+H, W = canvas_size(4)
+print(f"canvas {H}×{W}: numbers of 1 to 4 digits")
+
+# %% [markdown]
+# ## 1 · Numbers made of MNIST digits
+#
+# `make_numbers` writes numbers with digits drawn at random from a set of MNIST images. Each digit is
+# cropped to its ink, scaled to this writer's size, set a random gap (sometimes a small overlap) after its
+# neighbour, and nudged up or down; the whole number lands anywhere on the canvas, or centred, or as plain
+# 28 × 28 MNIST tiles side by side. Every number keeps the **box** of each digit's ink: the evaluation
+# needs it to ask whether a map points at the right digit.
+
+# %%
+examples = make_numbers(test_images, test_labels, 8, torch.Generator().manual_seed(7))
+fig, axes = plt.subplots(8, 1, figsize=(6, 7))
+for ax, image, text, boxes in zip(axes, examples.images[:, 0], examples.texts, examples.boxes):
+    ax.imshow(image, cmap="gray")
+    for top, left, bottom, right in boxes[: len(text)].tolist():
+        ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="tab:red"))
+    ax.set_ylabel(text, rotation=0, ha="right", va="center")
+    ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# ### Why not fixed slots?
+#
+# Put digit *i* always at pixels 28·i to 28·i + 27 and a model can read digit 2 by looking at slot 2,
+# whatever the characters before it said: each output is a separate classification of a fixed window, and
+# the decoder never needs to find anything. Its maps would be four fixed stripes. With random gaps and
+# sizes, where the third digit starts depends on how wide the first two were: the reader must find the
+# digit after the one it just wrote. Here is how much each digit's left edge moves in 4-digit numbers:
+
+# %%
+four = make_numbers(test_images, test_labels, 2000, torch.Generator().manual_seed(1), lengths=[4] * 2000)
+starts = four.boxes[:, :, 1].float()  # (N, 4): each digit's left edge, in pixels
+print("left edge of digit 1..4, mean ± std (px):",
+      ", ".join(f"{m:.0f} ± {s:.0f}" for m, s in zip(starts.mean(0), starts.std(0))))
+check("each digit's left edge varies by more than a patch (7 px) from number to number",
+      bool((starts.std(0) > 7).all()), str(starts.std(0).tolist()))
+
+# %% [markdown]
+# The test set is fixed and published: `numbers.test_set()`, 10,000 numbers (2,500 of each length) from
+# MNIST's *test* images, generated with integer arithmetic from a seeded generator, so it is the same bytes
+# on every machine. Training numbers come from the *training* images only, fresh for every batch: the
+# reader never sees the same number twice, and never a test digit.
+
+# %%
+test_numbers = published_test_set()
+print(len(test_numbers.texts), "test numbers, e.g.", test_numbers.texts[:8])
+
+# %% [markdown]
+# ## 2 · A rectangular Vision Transformer
+#
+# Nothing in the ViT of notebook 02 needs a square: `PatchEmbed` cuts a 28 × 112 image into patches and
+# the position embedding has one vector per patch, whatever the grid. The reader uses patches of 7 × 7,
+# a grid of 4 rows and 16 columns. Why not the captioner's 4 × 4? A digit here is 10 to 20 pixels wide,
+# so with 7-pixel patches it still spans 2 or 3 patch columns (enough for a map to point at one digit),
+# and 64 patches cost far less than 196: the encoder's work grows with the number of patches (and
+# attention with its square). On a 2-core CPU a training step of 64 numbers took 0.23 s with this
+# design, 1.1 s with 4 × 4 patches and six layers.
+
+# %%
+config = reader_config()
+reader = crossmodal.Captioner.for_numbers(config)
+grid_h, grid_w = config.vision.grid_size
+print("image", config.vision.image_size, "patches", config.vision.patch_size, "grid", (grid_h, grid_w))
+print(f"{sum(p.numel() for p in reader.parameters()):,} parameters; the tokenizer knows",
+      reader.tokenizer.convert_ids_to_tokens(list(range(4, len(reader.tokenizer)))))
+
+fig, ax = plt.subplots(figsize=(6, 1.6))
+ax.imshow(examples.images[0, 0], cmap="gray")
+for k in range(1, grid_w):
+    ax.axvline(k * 7 - 0.5, color="tab:orange", lw=0.6)
+for k in range(1, grid_h):
+    ax.axhline(k * 7 - 0.5, color="tab:orange", lw=0.6)
+ax.set_title("the 4 × 16 grid of 7 × 7 patches the reader sees", fontsize=9)
+ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# The same encoder in timm: `VisionTransformer(img_size=(28, 112), patch_size=7, ...)`. With timm's
+# weights copied in (as in notebook 02), ours gives the same patch embeddings:
+
+# %%
+reference = timm.models.vision_transformer.VisionTransformer(
+    img_size=(H, W), patch_size=7, in_chans=1, num_classes=0, embed_dim=96, depth=4, num_heads=4,
+    class_token=False, global_pool="avg", fc_norm=False).eval()
+ours = crossmodal.vit.VisionTransformer(config.vision).eval()
+load_timm_weights(ours, reference)
+x = torch.rand(2, 1, H, W)
+with torch.no_grad():
+    difference = (ours.forward_features(x) - reference.forward_features(x)).abs().max().item()
+print(f"largest difference from timm: {difference:.1e}")
+check("equal to timm's rectangular ViT", difference < 1e-5, f"{difference:.2e}")
+
+# %% [markdown]
+# ## 3 · Train a small reader, and see what it learns first
+#
+# The target is the digit string itself, one token per digit: `<bos>2026<eos>`. Training is the
+# captioner's, `crossmodal.train.train`, given a stream of fresh numbers (`NumberBatches`) instead of MNIST's
+# captions. Two loss levels help read the curve. A reader that ignores the image can still learn that
+# lengths 1 to 4 are equally likely and digits are uniform: its best loss per token is
+# (2.5 · ln 10 + ln 4) / 3.5 ≈ 2.04 nats (2.5 digits and one `<eos>` per number on average). One that
+# knows the *length* from the image (how wide the ink is) but cannot yet read a digit gets
+# 2.5 · ln 10 / 3.5 ≈ 1.64. Below that, it reads.
+
+# %%
+blind_floor = (2.5 * math.log(10) + math.log(4)) / 3.5
+length_floor = 2.5 * math.log(10) / 3.5
+print(f"blind floor {blind_floor:.3f} nats, knows-the-length floor {length_floor:.3f} nats")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (the losses come out of training: their last digits differ between CPUs)
+from crossmodal.train import TrainConfig, train
+
+torch.manual_seed(0)
+small = crossmodal.Captioner.for_numbers(config)
+stream = NumberBatches(train_images, train_labels, small.tokenizer, strings_per_epoch=64 * 300)
+history = train(small, TrainConfig(epochs=1, batch_size=64, lr=2e-3, warmup_steps=100), stream)
+losses = np.array(history["loss"])
+print(f"{len(losses)} steps in {history['train_seconds']:.0f} s; mean loss of the last 50: {losses[-50:].mean():.3f}")
+
+fig, ax = plt.subplots(figsize=(6, 2.6))
+ax.plot(losses, lw=0.8, label="training loss")
+ax.axhline(blind_floor, color="tab:red", ls="--", label="blind floor")
+ax.axhline(length_floor, color="tab:green", ls="--", label="knows the length")
+ax.set_xlabel("step"), ax.set_ylabel("nats per token"), ax.legend(fontsize=8)
+plt.show()
+
+# %%
+check("in a few hundred steps the loss falls below the blind floor: it uses the image",
+      losses[-50:].mean() < blind_floor, f"{losses[-50:].mean():.3f}")
+check("but it is still far from reading (above the knows-the-length floor minus 0.5)",
+      losses[-50:].mean() > length_floor - 0.5, f"{losses[-50:].mean():.3f}")
+
+# %% [markdown]
+# The first thing it learns is the cheapest: how many digits there are, which the width of the ink
+# gives away. *Reading* the digits needs more: to write the third character the decoder must find the
+# digit after the second one, wherever the writer put it, and the encoder must tell it where each digit
+# sits among the others. Such "find the i-th thing" skills arrive late and then fast: the loss stays on a
+# plateau for a while and then drops. The shipped reader's run shows it; its `training.json` keeps
+# the test accuracy measured after every epoch:
+
+# %%
+record = crossmodal.pretrained.reader_record()
+runs = [record["init_from"], record] if "init_from" in record else [record]  # trained on from an earlier run
+for run in runs:
+    print(run["command"], f"({run['device']})")
+    for e in run["evaluations"]:
+        print(f"  step {e['step']:5d}  ({e['train_seconds'] / 60:4.1f} min)  exact match {e['exact_match']:6.1%}")
+
+# %% [markdown]
+# ## 4 · The shipped reader
+#
+# `crossmodal.load_reader()` loads it from the package: no training, no download. How well does it read
+# the 10,000 test numbers?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (the shipped weights are the same everywhere, but 10,000 readings are float sums: a near tie may break differently)
+shipped = crossmodal.load_reader()
+result = evaluate_reading(shipped, test_numbers)
+print(f"exact match {result['exact_match']:.2%}, character error rate {result['cer']:.2%}")
+for length, accuracy in result["by_length"].items():
+    print(f"  {length} digit(s): {accuracy:.2%}")
+
+# %%
+check("the shipped reader reads at least 94% of the test numbers exactly", result["exact_match"] >= 0.94,
+      f"{result['exact_match']:.2%}")
+check("and at least 91% of the 4-digit ones", result["by_length"]["4"] >= 0.91, f"{result['by_length']['4']:.2%}")
+check("its character error rate is under 2.5%", result["cer"] < 0.025, f"{result['cer']:.2%}")
+
+# %% [markdown]
+# Good, not yet excellent: about one number in twenty is misread, and the longer the number the more
+# likely, as each digit is one more chance to slip. The project's goal is 97% (95% on four digits, a
+# character error rate of 1%), and this reader misses it. Where does it lose? Not in finding the digits
+# (section 6: it looks at the right one almost every time) but in *recognising* them: even a single digit
+# is read right only about 98.5% of the time, where the MNIST captioner of notebook 05 reaches 99.5%. Two
+# reasons, both fixable with more compute than a 2-core CPU gives in an hour: its training loss ended
+# near 0.02 nats per token, yet it misreads about 2% of the test characters (it learnt the 60,000 training
+# digits' exact pixels; the captioner's training augments the digits' pose and strokes, the reader's does
+# not yet), and 7 × 7 patches cut digits at arbitrary places, where the captioner's convolutional stem
+# sees strokes first (`--vision.stem conv` needs 4 × 4 patches: about twice the cost per step).
+
+# %% [markdown]
+# ## 5 · Where it looks while it reads
+#
+# `caption()` returns, for each written character, its maps shaped (characters, layers, heads, 4, 16).
+# Under the number, one row per character: the mean over layers and heads, drawn on the image. The bright
+# patch should move left to right, one digit per character, and the `<eos>` step, not drawn, looks
+# wherever it finds nothing left to read.
+
+# %%
+i = next(k for k, t in enumerate(test_numbers.texts) if len(t) == 4 and result["correct"][k])
+caption = shipped.caption(test_numbers.images[i])
+maps = viz.caption_maps(caption)  # (characters, 4, 16): mean over layers and heads
+fig, axes = plt.subplots(len(caption.text) + 1, 1, figsize=(6, 1.1 * (len(caption.text) + 1)))
+axes[0].imshow(caption.image[0], cmap="gray"), axes[0].set_ylabel("image", rotation=0, ha="right")
+for ax, m, ch in zip(axes[1:], maps, caption.text):
+    ax.imshow(viz.overlay(caption.image, m)), ax.set_ylabel(repr(ch), rotation=0, ha="right")
+for ax in axes:
+    ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+peaks = [int(m.flatten().argmax()) % grid_w for m in maps]  # the column each character looked at most
+print("text", caption.text, "- peak column of each character:", peaks)
+check("the peaks move left to right", peaks == sorted(peaks), str(peaks))
+
+# %% [markdown]
+# ## 6 · Alignment, measured
+#
+# For every digit written correctly, take its map (the head mean of one layer), find the patch it looks at
+# most, and ask: is that patch inside the digit's box (the patches the box touches)? Chance is what a
+# random patch would score: the share of the grid the box covers.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (float results of 10,000 readings)
+a = result["alignment"]
+for layer, score in enumerate(a["per_layer"]):
+    heads = ", ".join(f"{h:.0%}" for h in a["per_head"][layer])
+    print(f"layer {layer}: head mean {score:.1%} (heads {heads}); chance {a['chance']:.1%}; {a['count']:,} digits")
+
+# %%
+check("in at least one layer, 90% of the correctly written digits were looked at where they are",
+      max(a["per_layer"]) >= 0.9, str(a["per_layer"]))
+check("far above chance", max(a["per_layer"]) > 3 * a["chance"], f"{max(a['per_layer']):.1%} vs {a['chance']:.1%}")
+
+# %% [markdown]
+# ## 7 · Failures
+#
+# The numbers it gets wrong, with what it read. Look for digits that touch or overlap (one box then
+# holds parts of two digits), digits squeezed small, and the ones a person would hesitate over too.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (which numbers fail can differ between CPUs)
+wrong = (~result["correct"]).nonzero().flatten()[:8].tolist()
+fig, axes = plt.subplots(len(wrong), 1, figsize=(6, 0.9 * len(wrong)), squeeze=False)
+for ax, k in zip(axes[:, 0], wrong):
+    ax.imshow(test_numbers.images[k, 0], cmap="gray")
+    ax.set_title(f"true {test_numbers.texts[k]}, read {result['predictions'][k]}", fontsize=9, loc="left")
+    ax.set_xticks([]), ax.set_yticks([])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 8 · Numbers written by someone else
+#
+# A reader that only reads its own generator's layouts is not a reader. Here is another way to compose a
+# number, one the generator never uses: whole 28 × 28 MNIST tiles with gaps of 0 to 16 pixels between them
+# and each tile shifted up or down by up to 3 pixels, on a canvas exactly as wide as the number. Such a
+# picture is not the reader's size, so `read_number` first puts it on the canvas with
+# `preprocess_number`: crop to the ink, scale to 20 pixels high (MNIST's digit height) keeping the aspect,
+# centre.
+
+# %%
+def spaced_tiles(images, labels, count, generator, max_digits=4):
+    """Numbers as MNIST tiles with random gaps and vertical shifts, on canvases as wide as they need."""
+    pictures, texts = [], []
+    for _ in range(count):
+        n = int(torch.randint(1, max_digits + 1, (), generator=generator))
+        picks = torch.randint(0, len(images), (n,), generator=generator)
+        gaps = torch.randint(0, 17, (n - 1,), generator=generator).tolist() + [0]  # after each tile
+        shifts = torch.randint(-3, 4, (n,), generator=generator).tolist()
+        canvas = torch.zeros(34, 28 * n + sum(gaps))
+        x = 0
+        for p, gap, shift in zip(picks.tolist(), gaps, shifts):
+            canvas[3 + shift : 31 + shift, x : x + 28] = images[p, 0]
+            x += 28 + gap
+        pictures.append(canvas)
+        texts.append("".join(str(labels[p].item()) for p in picks))
+    return pictures, texts
+
+
+pictures, truths = spaced_tiles(test_images, test_labels, 400, torch.Generator().manual_seed(3))
+fig, axes = plt.subplots(3, 1, figsize=(6, 2.6))
+for ax, picture, truth in zip(axes, pictures, truths):
+    ax.imshow(picture, cmap="gray"), ax.set_title(f"{truth}: {tuple(picture.shape)}", fontsize=9, loc="left")
+    ax.set_xticks([]), ax.set_yticks([])
+plt.tight_layout()
+plt.show()
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (float results of 400 readings)
+readings = [read_number(shipped, picture) for picture in pictures]
+other_accuracy = np.mean([r == t for r, t in zip(readings, truths)])
+print(f"exact match on 400 spaced-tile numbers: {other_accuracy:.1%}")
+
+# %%
+check("it reads numbers composed another way almost as well", other_accuracy >= 0.9, f"{other_accuracy:.1%}")
+
+# %% [markdown]
+# ## 9 · Explore, and write your own
+#
+# The attention explorer of notebook 06 works for the reader too: pick a test number, a character, a
+# layer and a head.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (a widget: its view is stored as a picture, see notebook 06)
+from crossmodal.widgets import AttentionExplorer, enable_colab
+
+in_colab = enable_colab()
+AttentionExplorer(shipped, test_numbers.images[:200])
+
+# %% [markdown]
+# ## Exercise — the alignment score by hand
+#
+# `alignment` does a lot in a few lines. Compute the layer-1 score yourself for the first 500 test
+# numbers: for each digit written correctly, take its map at layer 1 averaged over the heads (`maps`
+# from `crossmodal.reading.read`, shaped (numbers, characters, layers, heads, 4, 16)), find the patch
+# with the largest weight, and count it a hit if that patch is touched by the digit's box
+# (`crossmodal.reading.box_patches(box, 7)` gives the rows and columns, ends exclusive). Your share of
+# hits must equal the library's.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+from crossmodal.reading import box_patches, read
+
+
+def solution_alignment(model, numbers, layer):
+    texts, maps = read(model, numbers.images)
+    hits = []
+    for b, (written, truth) in enumerate(zip(texts, numbers.texts)):
+        for i in range(min(len(written), len(truth))):
+            if written[i] != truth[i]:
+                continue
+            peak = int(maps[b, i, layer].mean(0).flatten().argmax())  # over the heads, then the patch
+            row, col = divmod(peak, maps.shape[-1])
+            r0, c0, r1, c1 = box_patches(numbers.boxes[b, i].tolist(), 7)
+            hits.append(r0 <= row < r1 and c0 <= col < c1)
+    return sum(hits) / len(hits)
+
+# %%
+def my_alignment(model, numbers, layer):
+    return solution_alignment(model, numbers, layer)  # ← replace with your code
+
+
+first = make_numbers(test_images, test_labels, 500, torch.Generator().manual_seed(4))
+mine = my_alignment(shipped, first, layer=1)
+expected = evaluate_reading(shipped, first)["alignment"]["per_layer"][1]
+assert abs(mine - expected) < 1e-9, f"you get {mine:.4f}, the library gets {expected:.4f}"
+print(f"Exercise ✓ — layer 1 alignment {mine:.1%}, as the library says")
+
+# %% [markdown]
+# ## Summary
+#
+# - A number read character by character needs a place to look for each character; random layouts make
+#   position alone useless, so the reader has to find each digit.
+# - The same ViT reads a 4 × 16 grid of patches; the maps come back (characters, layers, heads, 4, 16).
+# - A reader learns the length first and reading later: the loss curve has a plateau between the two.
+# - Exact match, character error rate, accuracy by length, and an alignment score with its chance baseline
+#   turn "the maps look right" into numbers; a layout it never saw tests whether it learnt to read.
+
+# %% [markdown]
+# ## References
+#
+# - Ba, Mnih and Kavukcuoglu (2014), [Multiple Object Recognition with Visual Attention](https://arxiv.org/abs/1412.7755) — reading multi-digit MNIST with a recurrent attention model
+# - Goodfellow et al. (2013), [Multi-digit Number Recognition from Street View Imagery using Deep Convolutional Neural Networks](https://arxiv.org/abs/1312.6082) — reading whole house numbers at once
+# - Li et al. (2021), [TrOCR: Transformer-based Optical Character Recognition with Pre-trained Models](https://arxiv.org/abs/2109.10282) — a ViT encoder and a text decoder, as here
+# - Dosovitskiy et al. (2020), [An Image is Worth 16x16 Words](https://arxiv.org/abs/2010.11929) — the Vision Transformer, any grid of patches
+# - Olsson et al. (2022), [In-context Learning and Induction Heads](https://arxiv.org/abs/2209.11895) — a skill that needs attention to find the right place arrives late, as a sudden drop of the loss
