@@ -67,12 +67,18 @@ def read_number(model, picture):
     x = torch.as_tensor(np.asarray(picture)) if not isinstance(picture, torch.Tensor) else picture
     if tuple(x.shape[-2:]) != (height, width) or x.dim() > 3:
         x = preprocess_number(picture, canvas=(height, width))
+    check_digit_count(model, x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1))
+    return model.caption(x).text
+
+
+def check_digit_count(model, image):
+    """Refuse (ValueError) an (H, W) image on the reader's canvas, in [0, 1], that holds more separate pieces
+    of ink side by side than the reader writes digits (block_size - 2: 4 for the shipped one)."""
     most = model.config.decoder.block_size - 2  # <bos> digits <eos>
-    pieces = ink_pieces(x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1))
+    pieces = ink_pieces(image)
     if pieces > most:
         raise ValueError(f"the picture holds {pieces} separate pieces of ink side by side, more than {most} digits: "
-                         f"this reader reads numbers of 1 to {most} digits; crop it to fewer")
-    return model.caption(x).text
+                         f"this reader reads numbers of 1 to {most} digits; write or crop fewer")
 
 
 def ink_pieces(image, min_width=2):

@@ -204,6 +204,13 @@ def test_many_small_digits_are_too_wide_for_the_reader(wide_pad):
     assert "too wide to read" in wide_pad.message and "write fewer digits" in wide_pad.message
 
 
+def test_more_separate_digits_than_the_reader_writes_are_refused_as_read_number_refuses_them(wide_pad):
+    ones = [[(x, 0.2), (x, 0.8)] for x in np.linspace(0.15, 0.85, 5)]  # five "1"s: not too wide, one too many
+    assert wide_pad.update_from_pixels(drawn(ones, WIDE, width=5)) is None
+    assert "5 separate pieces of ink" in wide_pad.message and "1 to 4 digits" in wide_pad.message
+    assert wide_pad.update_from_pixels(drawn(ones[:4], WIDE, width=5)) is not None and wide_pad.caption  # four: read
+
+
 def test_a_reader_that_writes_nothing_says_so(wide_pad, monkeypatch):
     monkeypatch.setattr(wide_pad.model, "caption", lambda x: Caption("", torch.zeros(0, 2, 2, 4, 16), x))
     assert wide_pad.update_from_pixels(drawn(SEVENTY_ONE, WIDE)).text == ""

@@ -33,6 +33,7 @@ from ipywidgets.widgets.trait_types import bytes_serialization
 
 from ..inputs import BlankImageError, preprocess_drawing, preprocess_number
 from ..layers import pair
+from ..reading import check_digit_count
 from ..viz import render_strip
 from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, stacked, with_note, zoom
 
@@ -146,8 +147,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
 
         pixels: bytes of a grey image as the browser sends them (height × width values of `resolution`,
         ink 0–255), or any picture preprocess_drawing accepts (numpy, PIL, tensor).
-        A blank drawing gets the prompt; a dot, or a number too wide for the reader's canvas, a message
-        saying so (preprocess_number's); neither is an error.
+        A blank drawing gets the prompt; a dot, a number too wide for the reader's canvas or one of more
+        separate digits than it reads, a message saying so (preprocess_number's, read_number's); no error.
         """
         start = time.perf_counter()
         if isinstance(pixels, (bytes, bytearray, memoryview)):
@@ -176,10 +177,12 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         if not self.wide:
             return preprocess_drawing(picture)  # (1, 28, 28)
         try:
-            return preprocess_number(picture, canvas=self.image_size)  # (1, 28, 112) for the shipped reader
+            seen = preprocess_number(picture, canvas=self.image_size)  # (1, 28, 112) for the shipped reader
+            check_digit_count(self.model, seen[0])  # read_number's rule: no more pieces of ink than digits
+            return seen
         except BlankImageError:
             raise
-        except ValueError as err:  # a dot, or more digits than the canvas holds: the learner should hear why
+        except ValueError as err:  # a dot, or more digits than the reader reads: the learner should hear why
             text = str(err)
             raise Unreadable(text[:1].upper() + text[1:] + ".") from err
 
