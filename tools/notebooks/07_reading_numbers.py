@@ -130,6 +130,7 @@ plt.show()
 # %%
 reference = timm.models.vision_transformer.VisionTransformer(
     img_size=(H, W), patch_size=7, in_chans=1, num_classes=0, embed_dim=96, depth=4, num_heads=4,
+    mlp_ratio=config.vision.mlp_ratio,
     class_token=False, global_pool="avg", fc_norm=False).eval()
 ours = crossmodal.vit.VisionTransformer(config.vision).eval()
 load_timm_weights(ours, reference)
@@ -331,9 +332,16 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (float results of 400 readings)
-readings = [read_number(shipped, picture) for picture in pictures]
+def read_or_refuse(picture):
+    try:
+        return read_number(shipped, picture)
+    except ValueError:  # e.g. a broken stroke that looks like one more digit than the reader reads: refused
+        return None
+
+
+readings = [read_or_refuse(picture) for picture in pictures]
 other_accuracy = np.mean([r == t for r, t in zip(readings, truths)])
-print(f"exact match on 400 spaced-tile numbers: {other_accuracy:.1%}")
+print(f"exact match on 400 spaced-tile numbers: {other_accuracy:.1%} ({readings.count(None)} refused)")
 
 # %%
 check("it reads numbers composed another way almost as well", other_accuracy >= 0.9, f"{other_accuracy:.1%}")
@@ -351,6 +359,18 @@ from crossmodal.widgets import AttentionExplorer, enable_colab
 
 in_colab = enable_colab()
 AttentionExplorer(shipped, test_numbers.images[:200])
+
+# %% [markdown]
+# And the drawing pad, in its wide mode (it takes that shape for any model whose images are wider than
+# high): write a number of up to four digits with the mouse, a pen or a finger. At each stroke's end the
+# reader reads what is there, and under the number each written character gets its row, with its map.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (a widget)
+from crossmodal.widgets import DrawingPad
+
+DrawingPad(shipped)
 
 # %% [markdown]
 # ## Exercise — the alignment score by hand
@@ -388,7 +408,7 @@ def my_alignment(model, numbers, layer):
 first = make_numbers(test_images, test_labels, 500, torch.Generator().manual_seed(4))
 mine = my_alignment(shipped, first, layer=1)
 expected = evaluate_reading(shipped, first)["alignment"]["per_layer"][1]
-assert abs(mine - expected) < 1e-9, f"you get {mine:.4f}, the library gets {expected:.4f}"
+assert abs(mine - expected) < 1e-6, f"you get {mine:.4f}, the library gets {expected:.4f}"  # the library sums in float32
 print(f"Exercise ✓ — layer 1 alignment {mine:.1%}, as the library says")
 
 # %% [markdown]
@@ -400,8 +420,7 @@ print(f"Exercise ✓ — layer 1 alignment {mine:.1%}, as the library says")
 # - A reader learns the length first and reading later: the loss curve has a plateau between the two.
 # - Exact match, character error rate, accuracy by length, and an alignment score with its chance baseline
 #   turn "the maps look right" into numbers; a layout it never saw tests whether it learnt to read.
-
-# %% [markdown]
+#
 # ## References
 #
 # - Ba, Mnih and Kavukcuoglu (2014), [Multiple Object Recognition with Visual Attention](https://arxiv.org/abs/1412.7755) — reading multi-digit MNIST with a recurrent attention model
