@@ -167,8 +167,7 @@ def preprocess_number(drawing, canvas=(28, 112)):
     """
     x = _ink_crop(drawing, "a number")
     (h, w), (H, W) = x.shape, canvas
-    if h < 3 and w < 3:
-        raise ValueError(f"the drawing is a dot ({h}×{w} pixels of ink), not a number: write digits")
+    check_not_a_dot(h, w)
     scale = min(NUMBER_INK_HEIGHT / h, (W - 2) / w)  # a pixel of margin on each side
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     if size[0] < SMALLEST_INK_HEIGHT:
@@ -179,6 +178,12 @@ def preprocess_number(drawing, canvas=(28, 112)):
     top, left = (H - size[0]) // 2, (W - size[1]) // 2
     out[top : top + size[0], left : left + size[1]] = _scaled(x, size, scale)
     return out[None]
+
+
+def check_not_a_dot(height, width):
+    """Refuse ink of height × width pixels under 3 × 3 (a tap, a speck): it is not a number."""
+    if height < 3 and width < 3:
+        raise ValueError(f"the drawing is a dot ({height}×{width} pixels of ink), not a number: write digits")
 
 
 def _ink_crop(drawing, what):

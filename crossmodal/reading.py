@@ -13,7 +13,7 @@ the share of the patches the box covers.
 import numpy as np
 import torch
 
-from .inputs import find_ink, preprocess_number
+from .inputs import check_not_a_dot, find_ink, preprocess_number
 from .layers import pair
 
 
@@ -69,8 +69,8 @@ def read_number(model, picture):
         x = preprocess_number(picture, canvas=(height, width))
     image = x.float().reshape(height, width) / (255 if x.dtype == torch.uint8 else 1)
     ink = find_ink(image)[1]
-    if ink.any() and ink.any(1).sum() < 3 and ink.any(0).sum() < 3:  # as preprocess_number says of other sizes
-        raise ValueError("the picture is a dot (under 3×3 pixels of ink), not a number: write digits")
+    if ink.any():  # preprocess_number's rule for pictures of other sizes
+        check_not_a_dot(int(ink.any(1).sum()), int(ink.any(0).sum()))
     check_digit_count(model, image)
     return model.caption(x).text
 
