@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .augment import augment, vary_strokes
 from .config import CaptionerConfig, DecoderConfig, VisionConfig
 
 DIGIT_SIZE = 28  # MNIST's frame; the canvas is this high and this wide per digit
@@ -183,12 +184,14 @@ def _loose(digits, width, draw, centred):
     return pieces, places
 
 
-def make_numbers(images, labels, count, generator, max_digits=4, lengths=None, style=None):
+def make_numbers(images, labels, count, generator, max_digits=4, lengths=None, style=None, transform=None):
     """`count` numbers written with digits drawn at random from (images, labels).
 
     images: (N, 1, 28, 28), uint8 or load_mnist's floats; labels: (N,). lengths: each number's
     digit count (default: uniform from 1 to max_digits). Leading zeros happen: it is reading,
-    not arithmetic. Returns `Numbers`.
+    not arithmetic. transform: called as transform(digits, generator) on each number's digits,
+    (n, 28, 28) uint8 -> the same, before they are written (training's `pose_digits`).
+    Returns `Numbers`.
     """
     pool, labels = as_bytes(images)[:, 0].numpy(), labels.tolist()  # (N, 28, 28)
     if lengths is not None and (len(lengths) != count or not all(1 <= n <= max_digits for n in lengths)):
@@ -201,7 +204,8 @@ def make_numbers(images, labels, count, generator, max_digits=4, lengths=None, s
         draw = Draws(generator)
         n = lengths[i] if lengths is not None else draw(1, max_digits)
         picks = [draw(0, len(pool) - 1) for _ in range(n)]
-        canvases[i, 0], placed = compose([pool[p] for p in picks], width, draw, style)
+        digits = pool[picks] if transform is None else transform(pool[picks], generator)  # (n, 28, 28)
+        canvases[i, 0], placed = compose(list(digits), width, draw, style)
         boxes[i, :n] = torch.tensor(placed)
         texts.append("".join(str(labels[p]) for p in picks))
     return Numbers(torch.from_numpy(canvases), texts, boxes)
@@ -220,15 +224,32 @@ def test_set(max_digits=4, count=TEST_COUNT):
     return make_numbers(images, labels, count, torch.Generator().manual_seed(TEST_SEED), max_digits, lengths)
 
 
+def pose_digits(digits, generator):
+    """Each digit of (n, 28, 28) uint8 turned, scaled and shifted a little at random (augment.augment), as bytes.
+
+    Per digit, not per canvas: one writer slants each digit differently. Floating point, so unlike
+    the rest of this file the bytes may differ in rare pixels from one processor to the next.
+    """
+    x = torch.from_numpy(digits).unsqueeze(1).float() / 255  # (n, 1, 28, 28)
+    moved = augment(x, generator)
+    return (moved[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 class NumberBatches:
     """The training stream for train.train: fresh numbers for every batch, from MNIST's training images.
 
     Batch i of an epoch is made from its own seed, so a resumed run sees the same batches.
+    augment=True: every digit posed at random (`pose_digits`) before it is written; strokes=True:
+    also some canvases' strokes thicker, thinner or blurred (augment.vary_strokes), the whole number
+    at once, as one pen wrote it. Without them the reader learns the 60,000 training digits by heart
+    (the first shipped reader: training loss 0.02 nats per character, 2.2% of test characters wrong).
     """
 
-    def __init__(self, images, labels, tokenizer, max_digits=4, strings_per_epoch=60_000):
+    def __init__(self, images, labels, tokenizer, max_digits=4, strings_per_epoch=60_000, augment=False,
+                 strokes=False):
         self.images, self.labels, self.tokenizer = as_bytes(images), labels, tokenizer
         self.max_digits, self.strings_per_epoch = max_digits, strings_per_epoch
+        self.augment, self.strokes = augment, strokes
 
     def steps_per_epoch(self, batch_size):
         return -(-self.strings_per_epoch // batch_size)
@@ -242,5 +263,7 @@ class NumberBatches:
         for i in range(start, self.steps_per_epoch(batch_size)):
             count = min(batch_size, self.strings_per_epoch - i * batch_size)
             generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + i)
-            numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits)
-            yield numbers.images.float() / 255, self.tokens(numbers.texts)
+            numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits,
+                                   transform=pose_digits if self.augment else None)
+            images = numbers.images.float() / 255
+            yield vary_strokes(images, generator) if self.strokes else images, self.tokens(numbers.texts)

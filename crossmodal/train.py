@@ -231,7 +231,9 @@ def main(argv=None):
         model.load_state_dict(start.state_dict())
     model.to(device)  # initialised on the CPU: the same weights everywhere
     if args.task == "numbers":  # fresh numbers from the training digits every batch; the fixed test set
-        data = NumberBatches(*data[0], model.tokenizer), number_test_set()
+        stream = NumberBatches(*data[0], model.tokenizer, augment=cfg.augment,
+                               strokes=cfg.augment and cfg.augment_strokes)
+        data = stream, number_test_set()
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters on {describe(device)}; "
           f"checkpoint in {args.out}")
     history = train(model, cfg, *data, out=args.out, resume=args.resume, eval_every=args.eval_every)

@@ -16,7 +16,7 @@ from crossmodal import (
     numbers,
     preprocess_number,
 )
-from crossmodal.numbers import NumberBatches, make_numbers, resize
+from crossmodal.numbers import NumberBatches, as_bytes, make_numbers, pose_digits, resize
 from crossmodal.numbers import test_set as published_test_set  # (a name pytest would collect as a test)
 
 # SHA-256 of the published test set (images, then texts joined by newlines, then boxes as little-endian int64)
@@ -145,3 +145,23 @@ def test_a_reader_reads_digit_strings_with_rectangular_maps():
     proposed = Captioner.for_numbers()
     size = sum(p.numel() for p in proposed.parameters())
     assert size * 4 < 5e6 and proposed.config.decoder.block_size == 6  # a checkpoint under 5 MB
+
+
+def test_augmented_stream_poses_each_digit_and_repeats_with_its_seed(mnist_train):
+    tokenizer = Captioner.for_numbers().tokenizer
+    plain = NumberBatches(*mnist_train, tokenizer, strings_per_epoch=64)
+    posed = NumberBatches(*mnist_train, tokenizer, strings_per_epoch=64, augment=True, strokes=True)
+    (x0, t0), (x1, t1), (x2, t2) = (next(s.batches(3, 64, seed=5)) for s in (plain, posed, posed))
+    assert torch.equal(x1, x2) and torch.equal(t1, t2)  # a resumed run sees the same batches
+    assert x1.shape == x0.shape and 0 <= x1.min() and x1.max() <= 1
+    assert not torch.equal(x1, x0)
+    assert (x1.flatten(1).amax(1) > 0.5).all()  # every number keeps its ink
+
+
+def test_pose_digits_moves_ink_but_keeps_it(mnist_train):
+    digits = as_bytes(mnist_train[0][:32])[:, 0].numpy()  # (32, 28, 28) uint8
+    posed = pose_digits(digits, torch.Generator().manual_seed(0))
+    assert posed.shape == digits.shape and posed.dtype == digits.dtype
+    assert (posed != digits).any(axis=(1, 2)).mean() > 0.9  # nearly every digit moved
+    ink, posed_ink = (digits > 127).sum((1, 2)), (posed > 127).sum((1, 2))
+    assert ((posed_ink > 0.6 * ink) & (posed_ink < 1.6 * ink)).all()  # turned and scaled, not erased or smeared

@@ -84,15 +84,17 @@ def test_train_reads_numbers_from_a_stream(mnist_train, mnist_test):
 
 
 def test_train_cli_task_numbers_trains_a_reader(tmp_path, monkeypatch, mnist_train, mnist_test):
-    from functools import partial
-
     from crossmodal import train as train_cli
 
     small_test = make_numbers(*mnist_test, 30, torch.Generator().manual_seed(4))
-    monkeypatch.setattr(train_cli, "NumberBatches", partial(NumberBatches, strings_per_epoch=64))  # 2 steps
+    streams = []
+    monkeypatch.setattr(train_cli, "NumberBatches",
+                        lambda *a, **kw: streams.append(NumberBatches(*a, **kw, strings_per_epoch=64)) or streams[-1])
     monkeypatch.setattr(train_cli, "number_test_set", lambda: small_test)
     train_cli.main(["--task", "numbers", "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path),
-                    "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1"])
+                    "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1",
+                    "--augment-strokes", "false"])
+    assert (streams[0].augment, streams[0].strokes) == (True, False)  # the recipe's augmentation flags reach the stream
     reader = Captioner.from_pretrained(tmp_path)
     assert reader.config.vision.image_size == [28, 112] and reader.config.decoder.block_size == 6
     assert reader.config.vision.dim == 16 and reader.config.decoder.num_heads == 4  # flags over reader_config()
