@@ -9,6 +9,8 @@ from typing import Union, get_args, get_origin, get_type_hints
 
 from .layers import pair
 
+FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image: see fusion.py
+
 
 @dataclass
 class VisionConfig:
@@ -58,6 +60,9 @@ class CaptionerConfig:
     bos_id: int = 1
     eos_id: int = 2
     pad_id: int = 0
+    # how the text sees the image (fusion.py): "cross"-attention (Flamingo), a "prefix" of projected ViT
+    # patch embeddings (LLaVA), or "raw" patches linearly embedded as a prefix, with no ViT (Fuyu)
+    fusion: str = "cross"
 
     def to_dict(self):
         return asdict(self)
@@ -124,6 +129,14 @@ def check_config(config):
     if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
         raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
                          f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")
+    if config.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+    if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
+        raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
+                         "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
+    if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
+        raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
+                         "vision.timm_model nor vision.stem 'conv'")
     if config.decoder.cross_attention_every < 0:
         raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
     for name in ("bos_id", "eos_id", "pad_id"):

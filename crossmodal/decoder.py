@@ -5,6 +5,11 @@ Each block: causal self-attention → cross-attention to the image patches → M
 gated, after Flamingo and Llama 3.2 Vision: x + tanh(gate) · xattn(x), with the gate starting
 at 0, so a fresh model is exactly the text-only decoder and learns to open its eyes. (Flamingo
 also adds a gated feed-forward layer after each cross-attention; we gate the cross-attention only.)
+
+A decoder built with `image_tokens=N` reads the image the other way (LLaVA, Fuyu; see fusion.py):
+no cross-attention, the N image embeddings are the first N tokens of its sequence, and the text
+after them sees them through the causal self-attention. Its `forward` takes the same arguments
+and returns logits and maps for the text positions only, so generation code serves both designs.
 """
 
 import torch
@@ -51,15 +56,18 @@ class DecoderBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.dim)
         self.mlp = Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio), approximate="tanh")  # GPT-2's GELU
 
-    def forward(self, x, memory=None, cache=None, layer=0, need_weights=False):
+    def forward(self, x, memory=None, cache=None, layer=0, need_weights=False, weights_of="cross"):
         """x (B, T, dim) -> (B, T, dim); with need_weights, also the cross-attention weights (B, H, T, N)
-        (None in a block without cross-attention, or with no image).
+        (None in a block without cross-attention, or with no image), or with weights_of="self" the
+        self-attention weights (B, H, T, S) over all S tokens so far (a prefix decoder's look at the image).
 
         memory (B, N, dim): the image patches; None runs the block as a text-only one.
         cache: a KVCache, read and updated at entry `layer`; x then holds only the new tokens.
         """
         past_self, past_cross = (cache.self_kv[layer], cache.cross_kv[layer]) if cache is not None else (None, None)
-        y, self_kv, _ = self.attn(self.ln_1(x), is_causal=True, kv_cache=past_self, use_cache=True)
+        want_self = need_weights and weights_of == "self"
+        y, self_kv, self_weights = self.attn(self.ln_1(x), is_causal=True, kv_cache=past_self, use_cache=True,
+                                             need_weights=want_self)
         x = x + y  # causal self-attention
 
         cross_kv = weights = None
@@ -74,15 +82,19 @@ class DecoderBlock(nn.Module):
         if cache is not None:
             cache.self_kv[layer], cache.cross_kv[layer] = self_kv, cross_kv
         x = x + self.mlp(self.ln_2(x))
-        return (x, weights) if need_weights else x
+        return (x, self_weights if want_self else weights) if need_weights else x
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, image_tokens=0):
+        """image_tokens: 0 to read the image by cross-attention; N > 0 to read its N embeddings as a prefix."""
         super().__init__()
-        self.cfg = cfg
+        if image_tokens and any(cfg.has_cross_attention(i) for i in range(cfg.depth)):
+            raise ValueError("a decoder that reads the image as a prefix has no cross-attention: "
+                             "build it with cross_attention_every=0")
+        self.cfg, self.image_tokens = cfg, image_tokens
         self.wte = nn.Embedding(cfg.vocab_size, cfg.dim)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.dim)  # learned positions
+        self.wpe = nn.Embedding(image_tokens + cfg.block_size, cfg.dim)  # learned positions: image's, then text's
         self.blocks = nn.ModuleList(DecoderBlock(cfg, cfg.has_cross_attention(i)) for i in range(cfg.depth))
         self.ln_f = nn.LayerNorm(cfg.dim)
         self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
@@ -97,27 +109,55 @@ class Decoder(nn.Module):
         """The attention modules that look at the image, in layer order."""
         return [b.cross_attn for b in self.blocks if b.cross_attn is not None]
 
+    @property
+    def sees_image(self):
+        """False for a blind decoder: it has no way to read an image."""
+        return bool(self.image_tokens or self.cross_attention_layers)
+
+    @property
+    def image_layers(self):
+        """How many maps over the image each token has: one per cross-attention layer, or per layer for a prefix."""
+        return self.cfg.depth if self.image_tokens else len(self.cross_attention_layers)
+
     def forward(self, tokens, memory=None, cache=None, need_weights=False):
         """tokens (B, T) -> logits (B, T, vocab). memory (B, N, dim): image patch embeddings.
 
         With a cache, tokens are the new ones only and positions continue from cache.length.
-        need_weights: also return the cross-attention weights, a list of (B, H, T, N), one per
-        cross-attention layer (empty for a blind decoder or with no image).
+        need_weights: also return how each token looked at the image, a list of (B, H, T, N), one per
+        cross-attention layer (empty for a blind decoder or with no image); for a prefix decoder one
+        per layer: its self-attention over the N image tokens, renormalised to sum to 1 like a
+        cross-attention map (the text also attends to earlier text, which these maps leave out).
         """
         B, T = tokens.shape
-        start = cache.length if cache is not None else 0
-        if start + T > self.cfg.block_size:
-            raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
-        x = self.wte(tokens) + self.wpe.weight[start : start + T]  # (B, T, dim); positions start..start+T-1
-        maps = []
+        start = cache.length if cache is not None else 0  # tokens already read, a prefix's image tokens included
+        x, prefix = self.wte(tokens), 0  # (B, T, dim)
+        if self.image_tokens:
+            if start == 0:  # the image first, then the text: prefilled once, then cached like any token
+                x, prefix = torch.cat([self._check_prefix(memory), x], dim=1), self.image_tokens  # (B, N + T, dim)
+            memory = None  # no cross-attention: the image is in the sequence
+        if start + x.size(1) - self.image_tokens > self.cfg.block_size:
+            raise ValueError(f"sequence of {start + x.size(1) - self.image_tokens} text tokens exceeds block_size "
+                             f"{self.cfg.block_size}")
+        x = x + self.wpe.weight[start : start + x.size(1)]  # positions start, start + 1, ...
+        maps, weights_of = [], "self" if self.image_tokens else "cross"
         for layer, block in enumerate(self.blocks):
             if need_weights:
-                x, weights = block(x, memory, cache, layer, need_weights=True)
+                x, weights = block(x, memory, cache, layer, need_weights=True, weights_of=weights_of)
+                if weights is not None and self.image_tokens:  # (B, H, prefix + T, S): text rows, image keys
+                    weights = weights[:, :, prefix:, : self.image_tokens]
+                    weights = weights / weights.sum(dim=-1, keepdim=True)
                 maps += [weights] if weights is not None else []
             else:
                 x = block(x, memory, cache, layer)
-        logits = self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(x[:, prefix:]))  # (B, T, vocab): the text's predictions only
         return (logits, maps) if need_weights else logits
+
+    def _check_prefix(self, memory):
+        if memory is None or memory.dim() != 3 or memory.size(1) != self.image_tokens:
+            got = None if memory is None else tuple(memory.shape)
+            raise ValueError(f"this decoder reads the image as its first {self.image_tokens} tokens: pass memory "
+                             f"of shape (B, {self.image_tokens}, {self.cfg.dim}), got {got}")
+        return memory
 
 
 @torch.no_grad()
@@ -156,11 +196,14 @@ def load_gpt2_weights(decoder, gpt2):
     return decoder
 
 
-def gpt2_config_for(cfg):
-    """The transformers GPT2Config with the same shape as our DecoderConfig (for proofs and benchmarks)."""
+def gpt2_config_for(cfg, image_tokens=0):
+    """The transformers GPT2Config with the same shape as our DecoderConfig (for proofs and benchmarks).
+
+    image_tokens: a prefix decoder's, whose positions cover the image tokens before the text.
+    """
     from transformers import GPT2Config
 
-    return GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.dim, n_layer=cfg.depth,
-                      n_head=cfg.num_heads, n_inner=int(cfg.dim * cfg.mlp_ratio),
+    return GPT2Config(vocab_size=cfg.vocab_size, n_positions=image_tokens + cfg.block_size, n_embd=cfg.dim,
+                      n_layer=cfg.depth, n_head=cfg.num_heads, n_inner=int(cfg.dim * cfg.mlp_ratio),
                       add_cross_attention=cfg.cross_attention_every > 0,
                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import load_captioner, replacing, write_model
-from .config import CaptionerConfig
+from .config import FUSIONS, CaptionerConfig
 from .decoder import Decoder, KVCache
 from .decoding import beam_search, check_beam_settings
+from .fusion import RawPatches
 from .inputs import check_mnist_like, check_not_blank, to_image_batch
 from .layers import pair
 from .tokenizer import build_char_tokenizer, check_text
@@ -43,9 +44,15 @@ class Captioner(nn.Module):
         super().__init__()
         self.config = config = config or CaptionerConfig()
         v = config.vision
-        self.encoder = TimmEncoder(v.timm_model) if v.timm_model else VisionTransformer(v)
-        self.projector = nn.Linear(self.encoder.embed_dim, config.decoder.dim)
-        self.decoder = Decoder(config.decoder)
+        if config.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+        if config.fusion == "raw":  # Fuyu: no encoder; the patches' own linear map is the projection
+            self.encoder, self.projector = RawPatches(v, config.decoder.dim), nn.Identity()
+        else:
+            self.encoder = TimmEncoder(v.timm_model) if v.timm_model else VisionTransformer(v)
+            self.projector = nn.Linear(self.encoder.embed_dim, config.decoder.dim)
+        gh, gw = self.encoder.grid_size
+        self.decoder = Decoder(config.decoder, image_tokens=gh * gw if config.fusion != "cross" else 0)
         self.tokenizer = tokenizer
 
     @classmethod
@@ -102,7 +109,7 @@ class Captioner(nn.Module):
     def forward(self, images, tokens, targets=None):
         """Next-token logits (B, T, vocab); with targets (B, T), also the mean loss over non-<pad> targets."""
         # A blind decoder (no cross-attention layer) cannot use the patches: skip the encoder's work
-        memory = self.encode_images(images) if self.decoder.cross_attention_layers else None
+        memory = self.encode_images(images) if self.decoder.sees_image else None
         logits = self.decoder(tokens, memory)
         if targets is None:
             return logits
@@ -182,7 +189,7 @@ class Captioner(nn.Module):
         generated = _left_align(steps, shift, written, cfg.pad_id)  # (B, T): each row's new tokens
         if not return_attention:
             return generated
-        L = len(self.decoder.cross_attention_layers)
+        L = self.decoder.image_layers
         maps = torch.stack(maps, dim=1) if maps else memory.new_zeros(B, 0, L, cfg.decoder.num_heads, memory.size(1))
         return generated, _left_align(maps, shift, written, 0.0)  # (B, T, L, H, N)
 

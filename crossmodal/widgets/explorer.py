@@ -23,12 +23,12 @@ class AttentionExplorer(StaticFallback, widgets.VBox):
         small gallery. labels: (N,) true digits, shown beside the caption when given."""
         self.model, self.images, self.labels = model, images, labels
         self._captions = {}  # image index -> Caption: each image is captioned once
-        cross = model.decoder.cross_attention_layers
+        layers = model.decoder.image_layers  # cross-attention layers; for a prefix decoder, every layer
         self.index = widgets.BoundedIntText(0, min=0, max=len(images) - 1, description="image",
                                             layout=widgets.Layout(width="180px"))
         self.char = widgets.IntSlider(0, min=0, max=0, description="character",
                                       continuous_update=False)  # one redraw on release, not a queue while dragging
-        self.layer = widgets.Dropdown(options=[("mean", MEAN)] + [(str(i), i) for i in range(len(cross))],
+        self.layer = widgets.Dropdown(options=[("mean", MEAN)] + [(str(i), i) for i in range(layers)],
                                       value=MEAN, description="layer", layout=widgets.Layout(width="160px"))
         heads = model.config.decoder.num_heads  # also for a blind captioner, which has no cross-attention layer
         self.head = widgets.Dropdown(options=[("mean", MEAN)] + [(str(h), h) for h in range(heads)],
