@@ -3,6 +3,7 @@
     python tests/benchmarks/compare_fusions.py                        # 2 epochs each on MNIST captions, then the sweep
     python tests/benchmarks/compare_fusions.py --epochs 5 --device cuda
     python tests/benchmarks/compare_fusions.py --sweep-only           # only the cost against the number of patches
+    python tests/benchmarks/compare_fusions.py --save runs/fusions    # also keep the three trained models and a JSON
 
 Every variant is built by fusion.comparable_configs (parameter counts within 10% of each other) and
 trained with the same recipe (TrainConfig's defaults, as `python -m crossmodal.train`, unless flags
@@ -20,7 +21,9 @@ Compare numbers from one machine only; the first line says which.
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +104,8 @@ def ink_share(model, images, batch_size=500):
     return torch.cat(shares).mean().item(), torch.cat(chances).mean().item()
 
 
-def compare(cfg, device, base, epochs_note):
+def compare(cfg, device, base, epochs_note, save=None):
+    """Train and measure each design; with `save`, write each trained model to save/<fusion> as soon as it is done."""
     train_data, test_data = load_mnist(train=True), load_mnist(train=False)
     image = test_data[0][:1].to(device)
     rows = {}
@@ -129,7 +133,12 @@ def compare(cfg, device, base, epochs_note):
             "saved_activations_mib": activations / 2**20,
             "attention_on_ink": share,
             "ink_chance": chance,
+            "train_seconds": history["train_seconds"],
+            "evaluations": [{"step": e["step"], "exact_match": e["exact_match"]} for e in history["eval"]],
         }
+        print(json.dumps({name: rows[name]}), flush=True)  # kept in the log even if a later design fails
+        if save:
+            model.save_pretrained(Path(save) / name)
     return rows
 
 
@@ -183,7 +192,7 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--sweep-only", action="store_true", help="skip the training; only the cost against patches")
-    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--save", help="folder for the trained models (one per fusion) and compare_fusions.json")
     add_flags(p.add_argument_group("training"), TrainConfig(epochs=2))
     args = p.parse_args()
     if args.threads:
@@ -196,14 +205,16 @@ def main():
           f"{cfg.epochs} epochs")
     results = {}
     if not args.sweep_only:
-        results["compare"] = compare(cfg, device, base, f"{cfg.epochs} epochs")
+        results["compare"] = compare(cfg, device, base, f"{cfg.epochs} epochs", args.save)
         print_table(results["compare"])
     print("cost against the number of patches (random weights, batch of", cfg.batch_size, "):")
     results["sweep"] = sweep(cfg, device, base)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": describe(device), "torch": torch.__version__, "recipe": values, **results}, f,
-                      indent=1)
+    if args.save:
+        record = {"command": "python tests/benchmarks/compare_fusions.py " + " ".join(sys.argv[1:]),
+                  "device": describe(device), "torch": torch.__version__, "recipe": values, "epochs": cfg.epochs,
+                  **results}
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+        (Path(args.save) / "compare_fusions.json").write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
