@@ -1,11 +1,13 @@
-"""The drawing pad in a real browser: JupyterLab serves a notebook, Chromium runs it, a mouse draws.
+"""The drawing pad in a real browser: JupyterLab (or Jupyter Notebook 7) serves a notebook, Chromium runs it, a mouse
+draws.
 
-Starts JupyterLab on 127.0.0.1 (a free port, a token, a temporary root holding the notebook),
-opens the notebook in Chromium through Playwright and runs every cell. In notebook 06 it draws a
-"1" and then a "7" on the drawing pad with mouse events, and checks that the page shows the right
-caption and a new attention strip each time. In a small notebook of its own it writes "71" on the
-wide pad with the shipped reader of numbers, and checks that the page reads "7", then "71", with a
-strip of one map per digit. Screenshots are saved in artifacts/browser/.
+Starts the front end's server on 127.0.0.1 (a free port, a token, a temporary root holding the
+notebook), opens the notebook in Chromium through Playwright and runs every cell. In notebook 06 it
+draws a "1" and then a "7" on the drawing pad with mouse events, and checks that the page shows the
+right caption and a new attention strip each time, in JupyterLab and in Notebook 7. In a small
+notebook of its own it writes "71" on the wide pad with the shipped reader of numbers, and checks
+that the page reads "7", then "71", with a strip of one map per digit. Screenshots are saved in
+artifacts/browser/.
 
 Needs Debian's chromium at /usr/bin/chromium (Playwright's own browser download is never used).
 Without it the test is skipped, except in CI (CI=true), where it fails.
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,12 +45,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server on a temporary root holding a copy of notebook 06; yields its base URL and token."""
+# How each front end is started, and where it opens a notebook. Both expose window.jupyterapp, through which the
+# test runs all cells with the front end's own command and watches the kernel.
+FRONT_ENDS = {
+    "JupyterLab": (["jupyterlab", "--LabApp.expose_app_in_browser=True",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"], "lab/tree"),  # no network
+    "Notebook 7": (["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"], "notebooks"),
+}
+
+
+@pytest.fixture(params=list(FRONT_ENDS))
+def notebook_06(tmp_path, request):
+    """A server of each front end on a temporary root holding a copy of notebook 06; yields (URL of the notebook)."""
     notebook = json.loads(NOTEBOOK.read_text())
     notebook["metadata"].pop("widgets", None)  # no saved widget views: every view on the page comes from this run
-    yield from serve(tmp_path, NOTEBOOK.name, notebook)
+    yield from serve(tmp_path, NOTEBOOK.name, notebook, request.param)
 
 
 WIDE_PAD_CELL = """import torch
@@ -58,8 +70,9 @@ DrawingPad.for_numbers()  # the shipped reader of numbers"""
 
 
 @pytest.fixture
-def jupyterlab_numbers(tmp_path):
-    """A JupyterLab server on a temporary root holding a one-cell notebook: the wide pad with the shipped reader."""
+def wide_pad_notebook(tmp_path):
+    """A JupyterLab server on a temporary root holding a one-cell notebook, the wide pad with the shipped reader;
+    yields the URL of the notebook."""
     from crossmodal.pretrained import READER_DIR
 
     if not (READER_DIR / "config.json").is_file() and not os.environ.get("CI"):
@@ -67,11 +80,12 @@ def jupyterlab_numbers(tmp_path):
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": WIDE_PAD_CELL}
     notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
-    yield from serve(tmp_path, "wide_pad.ipynb", notebook)
+    yield from serve(tmp_path, "wide_pad.ipynb", notebook, "JupyterLab")
 
 
-def serve(tmp_path, name, notebook):
-    """Run JupyterLab on tmp_path/root holding `notebook` (a dict) as `name`; yield (base URL, token), then stop it."""
+def serve(tmp_path, name, notebook, front_end):
+    """Run `front_end`'s server on tmp_path/root holding `notebook` (a dict) as `name`; yield the URL that opens
+    it, then stop the server."""
     root, home = tmp_path / "root", tmp_path / "jupyter"
     root.mkdir()
     (root / name).write_text(json.dumps(notebook))
@@ -82,12 +96,11 @@ def serve(tmp_path, name, notebook):
     env = {**os.environ,  # keeps CROSSMODAL_DATA, so the notebook finds MNIST
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_CONFIG_DIR": str(home / "config")}
-    log = open(tmp_path / "jupyterlab.log", "w")
+    log = open(tmp_path / "jupyter.log", "w")
+    (module, *options), path = FRONT_ENDS[front_end]
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run all cells through Lab's own command
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],  # no network
+        [sys.executable, "-m", module, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", *options],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -98,9 +111,9 @@ def serve(tmp_path, name, notebook):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start; its log:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+                    pytest.fail(f"{front_end} did not start; its log:\n{(tmp_path / 'jupyter.log').read_text()}")
                 time.sleep(0.3)
-        yield url, token
+        yield f"{url}/{path}/{name}?token={token}"
     finally:
         try:  # a clean shutdown: kernels first, then the server
             request = urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST")
@@ -131,11 +144,22 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-def run_notebook(page, url, token, name):
-    """Open notebook `name` in JupyterLab, run all its cells, wait until they have run; returns the first pad."""
+@contextmanager
+def browser_page():
+    """A Chromium page of 1280 × 1000 (Debian's chromium, no sandbox, no GPU), closed afterwards."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 1000})
+        finally:
+            browser.close()
+
+
+def run_notebook(page, url):
+    """Open the notebook at `url`, run all its cells, wait until they have run; returns the first pad."""
     problems = []  # the page's own errors: why a widget did not render, if it did not
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    page.goto(url)
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     pad = page.locator(".crossmodal-pad").first
@@ -143,86 +167,75 @@ def run_notebook(page, url, token, name):
     deadline = time.monotonic() + 150
     while not pad.locator("canvas.cm-canvas").is_visible():  # the pad's cell has run
         if errors.count():
-            pytest.fail(f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}")
+            pytest.fail(f"a notebook cell failed:\n{errors.first.inner_text()}")
         assert time.monotonic() < deadline, f"the drawing pad never appeared; errors on the page: {problems or 'none'}"
         page.wait_for_timeout(500)
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)  # every cell has run
-    assert not errors.count(), f"a notebook cell failed in JupyterLab:\n{errors.first.inner_text()}"
+    assert not errors.count(), f"a notebook cell failed:\n{errors.first.inner_text()}"
     return pad
 
 
-def test_drawing_a_one_then_a_seven_in_jupyterlab(jupyterlab):
-    url, token = jupyterlab
+def test_drawing_a_one_then_a_seven(notebook_06, request):
+    slug = request.node.callspec.id.replace(" ", "-").lower()  # jupyterlab or notebook-7
     started = time.monotonic()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            pad = run_notebook(page, url, token, NOTEBOOK.name)
-            canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
-            strip = pad.locator("img.cm-strip")
-            explorer = page.locator(".crossmodal-explorer").first  # the explorer renders too
-            explorer.scroll_into_view_if_needed()
-            expect(explorer.locator("img")).to_be_visible()
-            assert explorer.locator("img").evaluate("img => img.naturalWidth") > 0
-            explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
-            canvas.scroll_into_view_if_needed()
-            expect(caption).to_contain_text("Draw a digit")  # the prompt, not a caption of an empty canvas
-            expect(strip).to_be_hidden()
+    with browser_page() as page:
+        pad = run_notebook(page, notebook_06)
+        canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
+        strip = pad.locator("img.cm-strip")
+        explorer = page.locator(".crossmodal-explorer").first  # the explorer renders too
+        explorer.scroll_into_view_if_needed()
+        expect(explorer.locator("img")).to_be_visible()
+        assert explorer.locator("img").evaluate("img => img.naturalWidth") > 0
+        explorer.screenshot(path=str(ARTIFACTS / f"explorer-{slug}.png"))
+        canvas.scroll_into_view_if_needed()
+        expect(caption).to_contain_text("Draw a digit")  # the prompt, not a caption of an empty canvas
+        expect(strip).to_be_hidden()
 
-            draw(page, canvas, [(0.5, 0.15), (0.5, 0.85)])  # a "1": one vertical stroke
-            expect(caption).to_have_text("This is the number one.", timeout=30_000)
-            expect(strip).to_be_visible()
-            after_one = strip.screenshot()
-            assert pad.locator("img.cm-seen").evaluate("img => img.naturalWidth") == 28  # the model's own input
+        draw(page, canvas, [(0.5, 0.15), (0.5, 0.85)])  # a "1": one vertical stroke
+        expect(caption).to_have_text("This is the number one.", timeout=30_000)
+        expect(strip).to_be_visible()
+        after_one = strip.screenshot()
+        assert pad.locator("img.cm-seen").evaluate("img => img.naturalWidth") == 28  # the model's own input
 
-            pad.locator("button.cm-clear").click()
-            expect(caption).to_contain_text("Draw a digit", timeout=30_000)
-            draw(page, canvas, [(0.22, 0.18), (0.78, 0.18), (0.42, 0.86)])  # a "7": bar, then stem, one stroke
-            expect(caption).to_have_text("This is the number seven.", timeout=30_000)
-            expect(strip).to_be_visible()
-            after_seven = strip.screenshot()
-            assert after_seven != after_one, "the attention strip did not change with the drawing"
+        pad.locator("button.cm-clear").click()
+        expect(caption).to_contain_text("Draw a digit", timeout=30_000)
+        draw(page, canvas, [(0.22, 0.18), (0.78, 0.18), (0.42, 0.86)])  # a "7": bar, then stem, one stroke
+        expect(caption).to_have_text("This is the number seven.", timeout=30_000)
+        expect(strip).to_be_visible()
+        after_seven = strip.screenshot()
+        assert after_seven != after_one, "the attention strip did not change with the drawing"
 
-            screenshot = ARTIFACTS / "drawing_pad.png"
-            pad.screenshot(path=str(screenshot))
-            print(f"screenshots: {screenshot}, {ARTIFACTS / 'explorer.png'}; "
-                  f"browser test took {time.monotonic() - started:.0f} s")
-        finally:
-            browser.close()
+        screenshot = ARTIFACTS / f"drawing_pad-{slug}.png"
+        pad.screenshot(path=str(screenshot))
+        print(f"screenshots: {screenshot}, {ARTIFACTS / f'explorer-{slug}.png'}; "
+              f"browser test took {time.monotonic() - started:.0f} s")
 
 
-def test_writing_seventy_one_on_the_wide_pad_in_jupyterlab(jupyterlab_numbers):
-    url, token = jupyterlab_numbers
+def test_writing_seventy_one_on_the_wide_pad_in_jupyterlab(wide_pad_notebook):
     started = time.monotonic()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            pad = run_notebook(page, url, token, "wide_pad.ipynb")
-            canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
-            strip = pad.locator("img.cm-strip")
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
-            assert box["width"] / box["height"] == pytest.approx(4, rel=0.02)  # the reader's 28 × 112, on screen
-            expect(caption).to_contain_text("Write a number")
-            expect(strip).to_be_hidden()
+    with browser_page() as page:
+        pad = run_notebook(page, wide_pad_notebook)
+        canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
+        strip = pad.locator("img.cm-strip")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box["width"] / box["height"] == pytest.approx(4, rel=0.02)  # the reader's 28 × 112, on screen
+        expect(caption).to_contain_text("Write a number")
+        expect(strip).to_be_hidden()
 
-            draw(page, canvas, [(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)])  # a "7" left of the middle
-            expect(strip).to_be_visible(timeout=30_000)
-            expect(caption).to_have_text("7", timeout=30_000)  # read at the stroke's end
-            draw(page, canvas, [(0.56, 0.15), (0.56, 0.85)])  # then a "1" to its right
-            expect(caption).to_have_text("71", timeout=30_000)
-            seen = pad.locator("img.cm-seen")
-            assert seen.evaluate("img => [img.naturalHeight, img.naturalWidth]") == [28, 112]  # the model's input
-            two_rows = [2 * (84 + 18) + 4, 336]  # one map per digit, each over the whole 28 × 112 input, zoomed 3×
-            page.wait_for_function("([img, size]) => img.complete && img.naturalHeight === size[0] "
-                                   "&& img.naturalWidth === size[1]", arg=[strip.element_handle(), two_rows])
+        draw(page, canvas, [(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)])  # a "7" left of the middle
+        expect(strip).to_be_visible(timeout=30_000)
+        expect(caption).to_have_text("7", timeout=30_000)  # read at the stroke's end
+        draw(page, canvas, [(0.56, 0.15), (0.56, 0.85)])  # then a "1" to its right
+        expect(caption).to_have_text("71", timeout=30_000)
+        seen = pad.locator("img.cm-seen")
+        assert seen.evaluate("img => [img.naturalHeight, img.naturalWidth]") == [28, 112]  # the model's input
+        two_rows = [2 * (84 + 18) + 4, 336]  # one map per digit, each over the whole 28 × 112 input, zoomed 3×
+        page.wait_for_function("([img, size]) => img.complete && img.naturalHeight === size[0] "
+                               "&& img.naturalWidth === size[1]", arg=[strip.element_handle(), two_rows])
 
-            screenshot = ARTIFACTS / "wide_pad.png"
-            pad.screenshot(path=str(screenshot))
-            print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
-        finally:
-            browser.close()
+        screenshot = ARTIFACTS / "wide_pad.png"
+        pad.screenshot(path=str(screenshot))
+        print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
