@@ -23,8 +23,8 @@ from .flags import flatten
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 OPTIMIZER, TRAINER_STATE, RECORD = "optimizer.safetensors", "trainer_state.json", "training.json"
 # the files crossmodal writes as a set; anything else in a checkpoint folder is the user's and is kept
-OWN_FILES = {WEIGHTS, CONFIG, TOKENIZER, "tokenizer_config.json", "special_tokens_map.json", OPTIMIZER,
-             TRAINER_STATE, RECORD}
+OWN_FILES = {WEIGHTS, CONFIG, TOKENIZER, "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+             OPTIMIZER, TRAINER_STATE, RECORD}
 
 
 def _siblings(folder):

@@ -2,7 +2,8 @@
 
 One token per character, plus <pad> (0), <bos> (1), <eos> (2) and <unk> (3). Being a real
 transformers tokenizer, it pads batches, decodes, and saves/loads with save_pretrained /
-from_pretrained like any other.
+from_pretrained like any other. `build_chat_tokenizer` adds a chat template for questions and
+answers, so prompts are built as the ecosystem builds them (`apply_chat_template`).
 """
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -27,6 +28,34 @@ def build_char_tokenizer(texts):
         tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
         padding_side="right",
     )
+
+
+ROLES = ["<|user|>", "<|assistant|>"]  # one token each, marking who speaks
+# <bos><|user|>question<|assistant|>answer<eos>: the {% generation %} block marks the assistant's tokens, so
+# apply_chat_template(..., return_assistant_tokens_mask=True) says which tokens the loss should count.
+CHAT_TEMPLATE = (
+    "<bos>{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}<|user|>{{ message['content'] }}"
+    "{%- elif message['role'] == 'assistant' -%}<|assistant|>{% generation %}{{ message['content'] }}<eos>"
+    "{% endgeneration %}"
+    "{%- else -%}{{ raise_exception('roles are user and assistant, got ' + message['role']) }}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
+)
+
+
+def build_chat_tokenizer(texts):
+    """A character tokenizer for `texts` with a user and an assistant token and a chat template (CHAT_TEMPLATE).
+
+    tokenizer.apply_chat_template([{"role": "user", "content": "Read the number."},
+                                   {"role": "assistant", "content": "2026"}])
+    gives <bos><|user|>Read the number.<|assistant|>2026<eos>, one token per character; with
+    add_generation_prompt=True and the user turn alone, the prompt a model answers after.
+    """
+    tokenizer = build_char_tokenizer(texts)
+    tokenizer.add_special_tokens({"additional_special_tokens": ROLES})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
 
 def check_text(tokenizer, text):

@@ -45,3 +45,24 @@ def test_unknown_characters_and_empty_text_are_refused(tokenizer):
         check_text(tokenizer, "")
     with pytest.raises(ValueError, match="empty"):
         build_char_tokenizer([""])
+
+
+def test_chat_template_builds_prompts_and_marks_the_answer(tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    from crossmodal.questions import vocabulary
+    from crossmodal.tokenizer import build_chat_tokenizer
+
+    tokenizer = build_chat_tokenizer(vocabulary())
+    chat = [{"role": "user", "content": "What is the sum of the digits?"}, {"role": "assistant", "content": "10"}]
+    out = tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    tokens = tokenizer.convert_ids_to_tokens(out["input_ids"])
+    assert tokens == ["<bos>", "<|user|>", *"What is the sum of the digits?", "<|assistant|>", "1", "0", "<eos>"]
+    assert out["assistant_masks"] == [0] * (len(tokens) - 3) + [1, 1, 1]  # the answer and its <eos>: what is learnt
+    prompt = tokenizer.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True)
+    assert prompt == "<bos><|user|>What is the sum of the digits?<|assistant|>"
+    tokenizer.save_pretrained(tmp_path)
+    again = PreTrainedTokenizerFast.from_pretrained(tmp_path)
+    assert again.apply_chat_template(chat, tokenize=True, return_dict=True)["input_ids"] == out["input_ids"]
+    with pytest.raises(Exception, match="roles are user and assistant"):
+        tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."}], tokenize=False)
