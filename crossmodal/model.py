@@ -214,7 +214,8 @@ class Captioner(nn.Module):
         """Token ids (B, T) -> list of strings, one character per token, stopping at <eos>.
 
         A special token before <eos> (only an untrained model writes one) shows as "�", so
-        the text always has one character per generated token and per attention map.
+        the text has one character per generated token and per attention map. A row that ran out
+        of room before its <eos> ends at its last token: the <pad>s after it only fill the batch.
         """
         tokenizer = self._tokenizer()
         ids = generated.tolist() if isinstance(generated, torch.Tensor) else [list(r) for r in generated]
@@ -224,7 +225,7 @@ class Captioner(nn.Module):
             raise ValueError(f"token ids {bad} are not in the vocabulary of {vocab} tokens (0 to {vocab - 1})")
         specials = set(tokenizer.all_special_ids)
         return ["".join("�" if i in specials else tokenizer.convert_ids_to_tokens(i)
-                        for i in _until_eos(row, self.config.eos_id)) for row in ids]
+                        for i in _until_eos(row, self.config.eos_id, self.config.pad_id)) for row in ids]
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
         """Caption images of the config's size: for MNIST (28, 28), (1, 28, 28) or a batch (B, 1, 28, 28),
@@ -325,5 +326,9 @@ def _pick(logits, temperature, top_k, generator):
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(1)
 
 
-def _until_eos(ids, eos_id):
-    return ids[: ids.index(eos_id)] if eos_id in ids else ids
+def _until_eos(ids, eos_id, pad_id):
+    if eos_id in ids:
+        return ids[: ids.index(eos_id)]
+    while ids and ids[-1] == pad_id:  # no <eos>: it ran out of room, and the batch's padding follows
+        ids = ids[:-1]
+    return ids

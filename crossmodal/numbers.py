@@ -261,9 +261,15 @@ class NumberBatches:
     def batches(self, epoch, batch_size, seed, start=0):
         """Yield (images (B, 1, 28, W) float in [0, 1], tokens (B, L)) for batches start, start + 1, ... of `epoch`."""
         for i in range(start, self.steps_per_epoch(batch_size)):
-            count = min(batch_size, self.strings_per_epoch - i * batch_size)
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + i)
-            numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits,
-                                   transform=pose_digits if self.augment else None)
-            images = numbers.images.float() / 255
-            yield vary_strokes(images, generator) if self.strokes else images, self.tokens(numbers.texts)
+            images, texts, _ = self.written(epoch, i, batch_size, seed)
+            yield images, self.tokens(texts)
+
+    def written(self, epoch, i, batch_size, seed):
+        """Batch i of `epoch`: images (B, 1, 28, W) float in [0, 1], their digit strings, and the batch's generator
+        (for whatever else the batch draws, as questions.QuestionBatches does)."""
+        count = min(batch_size, self.strings_per_epoch - i * batch_size)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + i)
+        numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits,
+                               transform=pose_digits if self.augment else None)
+        images = numbers.images.float() / 255
+        return (vary_strokes(images, generator) if self.strokes else images), numbers.texts, generator

@@ -20,9 +20,17 @@ Some types can be answered well without looking (count, contains: a blind model 
 VQA v2 found); the notebook measures a blind baseline for each type.
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
-from .numbers import Draws
+import torch
+
+from .numbers import Draws, NumberBatches, reader_config
+from .tokenizer import build_chat_tokenizer, check_text
+
+IGNORE_INDEX = -100  # targets the loss skips (PyTorch's and LLaVA's convention): the prompt's tokens
+BLOCK_SIZE = 48  # <bos><|user|>, a question of up to 32 characters, <|assistant|>, an answer, <eos>; with room
+TEST_COUNT = 7_000  # the published test sets: 1,000 questions of each kind
 
 PHRASINGS = {
     "read": ["What number is written?", "Read the number.", "Which number is this?", "What does it say?"],
@@ -116,3 +124,96 @@ def vocabulary():
     texts = [p.format(ordinal=o, digit=d) for ps in PHRASINGS.values() for p in ps
              for o in ORDINALS + ["last"] for d in "0123456789"]
     return "".join(sorted(set("".join(texts) + "0123456789" + "yesno")))
+
+
+def question_answerer(config=None):
+    """A fresh model that answers questions about numbers: the reader's design (numbers.reader_config) with
+    room for a question, and the chat tokenizer (tokenizer.build_chat_tokenizer) over `vocabulary()`."""
+    from .model import Captioner
+
+    if config is None:
+        config = reader_config()
+        config.decoder.block_size = BLOCK_SIZE
+    return Captioner._with_tokenizer(build_chat_tokenizer(vocabulary()), config)
+
+
+def chat_batch(tokenizer, questions):
+    """Token ids (B, L) of each <bos><|user|>question<|assistant|>answer<eos>, then <pad>; and the targets
+    (B, L - 1): the next token where it is part of the answer (its <eos> included), IGNORE_INDEX elsewhere,
+    so the loss counts the answers only, as LLaVA's instruction tuning does."""
+    rows, targets = [], []
+    for q in questions:
+        chat = [{"role": "user", "content": q.text}, {"role": "assistant", "content": q.answer}]
+        out = tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, learnt = out["input_ids"], out["assistant_masks"]
+        rows.append(ids)
+        targets.append([t if m else IGNORE_INDEX for t, m in zip(ids[1:], learnt[1:])])
+    L = max(map(len, rows))
+    tokens = torch.tensor([r + [tokenizer.pad_token_id] * (L - len(r)) for r in rows])  # (B, L)
+    return tokens, torch.tensor([t + [IGNORE_INDEX] * (L - 1 - len(t)) for t in targets])  # (B, L - 1)
+
+
+def prompt_ids(model, question):
+    """The token ids a model reads before it answers `question` (a str), <bos> left out (generate adds it).
+
+    Raises ValueError for an empty question, characters outside the vocabulary, or one too long to answer.
+    """
+    tokenizer = model._tokenizer()
+    check_text(tokenizer, question)
+    chat = [{"role": "user", "content": question}]
+    ids = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+    room = model.config.decoder.block_size - len(ids) - 1  # an answer needs a digit and <eos> at least
+    if room < 1:
+        longest = len(question) + room - 1
+        raise ValueError(f"the question is {len(question)} characters long; this model reads at most {longest}")
+    return ids[1:]
+
+
+@torch.inference_mode()
+def answer_questions(model, images, questions, batch_size=500):
+    """The model's answers (strings) to one question per image; images (N, 1, 28, W), questions: strings."""
+    if len(images) != len(questions):
+        raise ValueError(f"one question per image: got {len(images)} images and {len(questions)} questions")
+    prompts = [prompt_ids(model, q) for q in questions]
+    answers = []
+    for i in range(0, len(prompts), batch_size):
+        generated = model.generate(images[i : i + batch_size], prompt=prompts[i : i + batch_size])
+        answers += model.decode(generated)
+    return answers
+
+
+class QuestionBatches(NumberBatches):
+    """The training stream of a question answerer: numbers written as NumberBatches writes them, one question
+    about each (the kinds in turn), as (images, tokens (B, L), targets (B, L - 1)) with the prompt masked."""
+
+    def __init__(self, images, labels, tokenizer, split="train", **kwargs):
+        super().__init__(images, labels, tokenizer, **kwargs)
+        self.split = split
+
+    def batches(self, epoch, batch_size, seed, start=0):
+        for i in range(start, self.steps_per_epoch(batch_size)):
+            images, texts, generator = self.written(epoch, i, batch_size, seed)
+            tokens, targets = chat_batch(self.tokenizer, ask_each(texts, generator, self.split))
+            yield images, tokens, targets
+
+
+@lru_cache(maxsize=2)
+def test_questions(split="seen", count=TEST_COUNT):
+    """The published test set: the first `count` numbers of numbers.test_set(), one question each (kinds in
+    turn, seed 11). split "seen" asks what training could ask; "held_out" what it never asks, about the same
+    numbers. Returns (Numbers, questions). Cached: do not modify."""
+    from .numbers import test_set
+
+    numbers = test_set()
+    numbers = type(numbers)(numbers.images[:count], numbers.texts[:count], numbers.boxes[:count])
+    return numbers, ask_each(numbers.texts, torch.Generator().manual_seed(11), split)
+
+
+def accuracy_by_kind(questions, answers):
+    """{kind: share of exact answers} for the kinds present, and "all"."""
+    result = {}
+    for kind in KINDS + ("all",):
+        pairs = [(q.answer, a) for q, a in zip(questions, answers) if kind in ("all", q.kind)]
+        if pairs:
+            result[kind] = sum(t == a for t, a in pairs) / len(pairs)
+    return result

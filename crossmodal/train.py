@@ -103,7 +103,8 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
 
     train_data: MNIST's (images, labels), captioned here; or a task's own stream of batches, an
     object with steps_per_epoch(batch_size) and batches(epoch, batch_size, seed, start) yielding
-    (images, tokens) (numbers.NumberBatches). test_data: (images, labels) for `evaluate`, or an
+    (images, tokens) (numbers.NumberBatches), or (images, tokens, targets) with -100 where the loss
+    must not count (questions.QuestionBatches: the answers only). test_data: (images, labels) for `evaluate`, or an
     object whose evaluate(model) returns a dict with "exact_match" (numbers.Numbers).
     With `out`, a checkpoint is saved there every cfg.save_every steps and after each epoch's
     evaluation; resume=True continues from it, and refuses a checkpoint made with other settings.
@@ -152,12 +153,16 @@ def train(model, cfg, train_data, test_data=None, out=None, resume=False, callba
     clock = time.perf_counter()
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        for x, tokens in epoch_batches(epoch, skip):  # (B, C, H, W), (B, L)
+        for x, tokens, *own_targets in epoch_batches(epoch, skip):  # (B, C, H, W), (B, L), and maybe targets
             x, tokens = x.to(device), tokens.to(device)  # no-ops for MNIST, already there
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)
             logits = model(x, tokens[:, :-1])  # (B, L - 1, vocab)
-            loss = F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=model.config.pad_id,
+            if own_targets:  # the stream's (B, L - 1), -100 where the loss must not count (a question's prompt)
+                targets, ignore = own_targets[0].to(device), -100
+            else:  # the next tokens, <pad> skipped
+                targets, ignore = tokens[:, 1:], model.config.pad_id
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore,
                                    label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

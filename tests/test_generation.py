@@ -221,3 +221,10 @@ def test_caption_checks_the_images_once(tiny_model, monkeypatch):
     monkeypatch.setattr(crossmodal.model, "to_image_batch", lambda *a: calls.append(1) or original(*a))
     tiny_model.caption(torch.rand(28, 28))
     assert len(calls) == 1
+
+
+def test_decode_ends_a_row_without_eos_at_its_last_token(tiny_model):
+    """A row that ran out of room has no <eos>; the <pad>s after it only fill the batch, they are not text."""
+    eos, pad = tiny_model.config.eos_id, tiny_model.config.pad_id
+    t = tiny_model.tokenizer.convert_tokens_to_ids("T")
+    assert tiny_model.decode([[t, t, pad, pad], [t, t, t, t], [t, pad, t, eos]]) == ["TT", "TTTT", "T�T"]

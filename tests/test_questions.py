@@ -110,3 +110,77 @@ def _fits(template, text):
     head, _, tail = template.partition("{")
     tail = tail.partition("}")[2] if _ else ""
     return text == template if not _ else text.startswith(head) and text.endswith(tail)
+
+
+def tiny_answerer(seed=0):
+    from crossmodal.config import CaptionerConfig, DecoderConfig, VisionConfig
+    from crossmodal.questions import BLOCK_SIZE, question_answerer
+
+    torch.manual_seed(seed)
+    config = CaptionerConfig(VisionConfig(image_size=(28, 112), patch_size=7, dim=32, depth=1, num_heads=2),
+                             DecoderConfig(dim=32, depth=2, num_heads=2, block_size=BLOCK_SIZE))
+    return question_answerer(config).eval()
+
+
+def test_chat_batch_counts_the_answers_only():
+    from crossmodal.questions import IGNORE_INDEX, Question, chat_batch
+
+    model = tiny_answerer()
+    questions = [Question("sum", "Add up the digits.", "12"), Question("count", "How long is the number?", "3")]
+    tokens, targets = chat_batch(model.tokenizer, questions)
+    assert tokens.shape[1] - 1 == targets.shape[1]
+    for row, q in zip(targets, questions):
+        learnt = row[row != IGNORE_INDEX].tolist()
+        assert model.tokenizer.convert_ids_to_tokens(learnt) == [*q.answer, "<eos>"]
+    first = model.tokenizer.convert_ids_to_tokens(tokens[0].tolist())
+    assert first[:2] == ["<bos>", "<|user|>"] and first[first.index("<|assistant|>") + 1 :][:3] == ["1", "2", "<eos>"]
+
+
+def test_question_stream_trains_on_answers_only(mnist_train):
+    from crossmodal.questions import IGNORE_INDEX, QuestionBatches
+    from crossmodal.train import TrainConfig, train
+
+    model = tiny_answerer()
+    stream = QuestionBatches(*mnist_train, model.tokenizer, strings_per_epoch=32, augment=True)
+    images, tokens, targets = next(stream.batches(0, 16, seed=0))
+    assert images.shape == (16, 1, 28, 112) and tokens.shape[0] == targets.shape[0] == 16
+    answers = (targets != IGNORE_INDEX).sum(1)
+    assert (answers >= 2).all() and (answers <= 5).all()  # 1 to 4 characters, and <eos>
+    history = train(model, TrainConfig(epochs=1, batch_size=16, warmup_steps=1), stream)
+    assert len(history["loss"]) == 2 and all(loss == loss for loss in history["loss"])  # finite, not NaN
+
+
+def test_batched_answers_equal_one_at_a_time(mnist_test):
+    from crossmodal.numbers import make_numbers
+    from crossmodal.questions import answer_questions
+
+    model = tiny_answerer(seed=1)
+    with torch.no_grad():  # a random model that writes answers of several lengths rather than <eos> at once
+        model.decoder.lm_head.weight.mul_(20)
+    numbers = make_numbers(*mnist_test, 6, torch.Generator().manual_seed(0))
+    questions = ["Read the number.", "Is there a 7?", "What is the sum of the digits?", "Count the digits.",
+                 "Which digit comes last?", "Read it from right to left."]  # prompts of different lengths
+    batched = answer_questions(model, numbers.images.float() / 255, questions)
+    single = [answer_questions(model, numbers.images[i : i + 1].float() / 255, questions[i : i + 1])[0]
+              for i in range(6)]
+    assert batched == single
+    assert len({len(a) for a in batched}) > 1  # the check means something: the answers differ in length
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "empty"), ("Is it a zero?", "not in the vocabulary"), ("Read " * 12, "reads at most"),
+    ("<eos>", "control token"),
+])
+def test_bad_questions_are_refused(question, message):
+    from crossmodal.questions import prompt_ids
+
+    with pytest.raises(ValueError, match=message):
+        prompt_ids(tiny_answerer(), question)
+
+
+def test_accuracy_by_kind():
+    from crossmodal.questions import Question, accuracy_by_kind
+
+    questions = [Question("sum", "Sum the digits.", "3"), Question("sum", "Sum the digits.", "4"),
+                 Question("read", "Read the number.", "12")]
+    assert accuracy_by_kind(questions, ["3", "5", "12"]) == {"read": 1.0, "sum": 0.5, "all": 2 / 3}
