@@ -126,15 +126,19 @@ def vocabulary():
     return "".join(sorted(set("".join(texts) + "0123456789" + "yesno")))
 
 
+def answerer_config():
+    """The reader's design (numbers.reader_config) with room for a question: block_size BLOCK_SIZE."""
+    config = reader_config()
+    config.decoder.block_size = BLOCK_SIZE
+    return config
+
+
 def question_answerer(config=None):
-    """A fresh model that answers questions about numbers: the reader's design (numbers.reader_config) with
-    room for a question, and the chat tokenizer (tokenizer.build_chat_tokenizer) over `vocabulary()`."""
+    """A fresh model that answers questions about numbers (default config: `answerer_config()`), with the
+    chat tokenizer (tokenizer.build_chat_tokenizer) over `vocabulary()`."""
     from .model import Captioner
 
-    if config is None:
-        config = reader_config()
-        config.decoder.block_size = BLOCK_SIZE
-    return Captioner._with_tokenizer(build_chat_tokenizer(vocabulary()), config)
+    return Captioner._with_tokenizer(build_chat_tokenizer(vocabulary()), config or answerer_config())
 
 
 def chat_batch(tokenizer, questions):
@@ -197,16 +201,29 @@ class QuestionBatches(NumberBatches):
             yield images, tokens, targets
 
 
+class QuestionTest(NamedTuple):
+    """A fixed set of questions, one per number: numbers (numbers.Numbers) and questions (a list of Question)."""
+
+    numbers: object
+    questions: list
+
+    def evaluate(self, model):
+        """Exact answers, over all and by kind (the train loop's evaluation: JSON-ready numbers only)."""
+        answers = answer_questions(model, self.numbers.images.float() / 255, [q.text for q in self.questions])
+        accuracy = accuracy_by_kind(self.questions, answers)
+        return {"exact_match": accuracy.pop("all"), "by_kind": accuracy}
+
+
 @lru_cache(maxsize=2)
 def test_questions(split="seen", count=TEST_COUNT):
     """The published test set: the first `count` numbers of numbers.test_set(), one question each (kinds in
     turn, seed 11). split "seen" asks what training could ask; "held_out" what it never asks, about the same
-    numbers. Returns (Numbers, questions). Cached: do not modify."""
+    numbers. Returns a QuestionTest. Cached: do not modify."""
     from .numbers import test_set
 
     numbers = test_set()
     numbers = type(numbers)(numbers.images[:count], numbers.texts[:count], numbers.boxes[:count])
-    return numbers, ask_each(numbers.texts, torch.Generator().manual_seed(11), split)
+    return QuestionTest(numbers, ask_each(numbers.texts, torch.Generator().manual_seed(11), split))
 
 
 def accuracy_by_kind(questions, answers):

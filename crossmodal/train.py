@@ -28,14 +28,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
-from .config import CaptionerConfig, VisionConfig, check_config, check_types
+from .config import CaptionerConfig, check_config, check_types
 from .data import caption_batches, load_mnist
 from .devices import describe, pick_device, synchronize
 from .evaluate import evaluate
 from .flags import add_flags, apply, flatten, given
 from .model import Captioner
-from .numbers import NumberBatches, reader_config
-from .numbers import test_set as number_test_set
+from .tasks import TASKS, base_config, default_model_config, new_model, task_data
 
 
 @dataclass
@@ -71,16 +70,6 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup_steps
         progress = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
         return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def default_model_config():
-    """The captioner `python -m crossmodal.train` builds: the library's, with the convolutional stem.
-
-    Early convolutions (vit.ConvStem) reach 99% caption exact match in about 2,000 steps, where the
-    plain patch projection stops near 97.5% after 2,345 (README, "Time to accuracy"). The maps keep
-    the 7×7 grid. `--vision.stem patch` trains the plain ViT.
-    """
-    return CaptionerConfig(vision=VisionConfig(stem="conv"))
 
 
 def param_groups(model, weight_decay):
@@ -212,9 +201,10 @@ def main(argv=None):
     p.add_argument("--init-from", default=None, metavar="FOLDER",
                    help="start from the weights of a saved checkpoint (a new run, fresh optimizer: fine-tuning or "
                         "training on); the model is that checkpoint's, so no model flags")
-    p.add_argument("--task", choices=("mnist", "numbers"), default="mnist",
+    p.add_argument("--task", choices=TASKS, default="mnist",
                    help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
-                        "numbers.reader_config() (default: mnist)")
+                        "numbers.reader_config(); questions: answer questions about them (questions.py); "
+                        "see tasks.py (default: mnist)")
     add_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig())
     add_flags(p.add_argument_group("model (CaptionerConfig)"), default_model_config(), skip=NOT_FLAGS)
     args = p.parse_args(argv)
@@ -228,17 +218,14 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(cfg.seed)
-    model = Captioner.for_numbers(model_config) if args.task == "numbers" else Captioner.for_mnist(model_config)
+    model = new_model(args.task, model_config)
     if args.init_from:
         start = Captioner.from_pretrained(args.init_from)
         if start.tokenizer.get_vocab() != model.tokenizer.get_vocab():
             sys.exit(f"error: --init-from {args.init_from} writes other characters than --task {args.task} needs")
         model.load_state_dict(start.state_dict())
     model.to(device)  # initialised on the CPU: the same weights everywhere
-    if args.task == "numbers":  # fresh numbers from the training digits every batch; the fixed test set
-        stream = NumberBatches(*data[0], model.tokenizer, augment=cfg.augment,
-                               strokes=cfg.augment and cfg.augment_strokes)
-        data = stream, number_test_set()
+    data = task_data(args.task, model, cfg, data)  # for numbers and questions: a stream, and a fixed test set
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters on {describe(device)}; "
           f"checkpoint in {args.out}")
     history = train(model, cfg, *data, out=args.out, resume=args.resume, eval_every=args.eval_every)
@@ -300,8 +287,7 @@ def _settings(args):
         model_config = CaptionerConfig.from_dict(_read_json(Path(args.init_from) / "config.json"))
         cfg = apply(TrainConfig(), values)
     else:
-        base = reader_config() if args.task == "numbers" else default_model_config()
-        cfg, model_config = apply(TrainConfig(), values), apply(base, values)
+        cfg, model_config = apply(TrainConfig(), values), apply(base_config(args.task), values)
     cfg.check()
     check_config(model_config)
     return cfg, model_config

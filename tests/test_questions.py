@@ -184,3 +184,25 @@ def test_accuracy_by_kind():
     questions = [Question("sum", "Sum the digits.", "3"), Question("sum", "Sum the digits.", "4"),
                  Question("read", "Read the number.", "12")]
     assert accuracy_by_kind(questions, ["3", "5", "12"]) == {"read": 1.0, "sum": 0.5, "all": 2 / 3}
+
+
+def test_train_cli_task_questions_trains_an_answerer(tmp_path, monkeypatch, mnist_train, mnist_test):
+    import json
+
+    from crossmodal import Captioner, tasks
+    from crossmodal import train as train_cli
+    from crossmodal.numbers import make_numbers
+    from crossmodal.questions import QuestionBatches, QuestionTest, answer_questions
+
+    numbers = make_numbers(*mnist_test, 14, torch.Generator().manual_seed(4))
+    small_test = QuestionTest(numbers, ask_each(numbers.texts, torch.Generator().manual_seed(0), "seen"))
+    monkeypatch.setattr(tasks, "QuestionBatches", lambda *a, **kw: QuestionBatches(*a, **kw, strings_per_epoch=32))
+    monkeypatch.setattr(tasks, "test_questions", lambda: small_test)
+    train_cli.main(["--task", "questions", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path),
+                    "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1"])
+    model = Captioner.from_pretrained(tmp_path)
+    assert model.tokenizer.chat_template and model.config.decoder.block_size == 48  # the chat template was saved
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert 0 <= record["test_exact_match"] <= 1 and set(record["by_kind"]) == set(KINDS)
+    answers = answer_questions(model, numbers.images[:2].float() / 255, ["Read the number.", "Sum the digits."])
+    assert len(answers) == 2

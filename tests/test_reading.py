@@ -84,13 +84,14 @@ def test_train_reads_numbers_from_a_stream(mnist_train, mnist_test):
 
 
 def test_train_cli_task_numbers_trains_a_reader(tmp_path, monkeypatch, mnist_train, mnist_test):
+    from crossmodal import tasks
     from crossmodal import train as train_cli
 
     small_test = make_numbers(*mnist_test, 30, torch.Generator().manual_seed(4))
     streams = []
-    monkeypatch.setattr(train_cli, "NumberBatches",
+    monkeypatch.setattr(tasks, "NumberBatches",
                         lambda *a, **kw: streams.append(NumberBatches(*a, **kw, strings_per_epoch=64)) or streams[-1])
-    monkeypatch.setattr(train_cli, "number_test_set", lambda: small_test)
+    monkeypatch.setattr(tasks, "number_test_set", lambda: small_test)
     train_cli.main(["--task", "numbers", "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path),
                     "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1",
                     "--augment-strokes", "false"])
