@@ -3,7 +3,8 @@
     python tests/benchmarks/compare_fusions.py                        # 2 epochs each on MNIST captions, then the sweep
     python tests/benchmarks/compare_fusions.py --epochs 5 --device cuda
     python tests/benchmarks/compare_fusions.py --sweep-only           # only the cost against the number of patches
-    python tests/benchmarks/compare_fusions.py --save runs/fusions    # also keep the three trained models and a JSON
+    python tests/benchmarks/compare_fusions.py --save runs/fusions    # also keep the trained models, each with its
+                                                                      # row as training.json; and all in one JSON
 
 Every variant is built by fusion.comparable_configs (parameter counts within 10% of each other) and
 trained with the same recipe (TrainConfig's defaults, as `python -m crossmodal.train`, unless flags
@@ -139,8 +140,12 @@ def compare(cfg, device, base, epochs_note, save=None):
             "evaluations": [{"step": e["step"], "exact_match": e["exact_match"]} for e in history["eval"]],
         }
         print(json.dumps({name: rows[name]}), flush=True)  # kept in the log even if a later design fails
-        if save:
+        if save:  # the model, and its row as the checkpoint's training.json (how it was made, what it measured)
             model.save_pretrained(Path(save) / name)
+            record = {"command": "python tests/benchmarks/compare_fusions.py " + " ".join(sys.argv[1:]),
+                      "fusion": name, "device": describe(device), "torch": torch.__version__, "epochs": cfg.epochs,
+                      **rows[name]}
+            (Path(save) / name / "training.json").write_text(json.dumps(record, indent=1))
     return rows
 
 
