@@ -186,12 +186,15 @@ check("but it is still far from reading (above the knows-the-length floor minus 
 # gives away. *Reading* the digits needs more: to write the third character the decoder must find the
 # digit after the second one, wherever the writer put it, and the encoder must tell it where each digit
 # sits among the others. Such "find the i-th thing" skills arrive late and then fast: the loss stays on a
-# plateau for a while and then drops. The shipped reader's run shows it; its `training.json` keeps
-# the test accuracy measured after every epoch:
+# plateau for a while and then drops. The shipped reader was trained in three runs, each starting from the
+# weights of the one before (the third with its digits' pose and strokes augmented, below); its
+# `training.json` keeps the test accuracy measured after every epoch of each:
 
 # %%
 record = crossmodal.pretrained.reader_record()
-runs = [record["init_from"], record] if "init_from" in record else [record]  # trained on from an earlier run
+runs = [record]
+while isinstance(runs[0].get("init_from"), dict):  # each run trained on from the one before it
+    runs.insert(0, runs[0]["init_from"])
 for run in runs:
     print(run["command"], f"({run['device']})")
     for e in run["evaluations"]:
@@ -213,22 +216,24 @@ for length, accuracy in result["by_length"].items():
     print(f"  {length} digit(s): {accuracy:.2%}")
 
 # %%
-check("the shipped reader reads at least 94% of the test numbers exactly", result["exact_match"] >= 0.94,
+check("the shipped reader reads at least 95.5% of the test numbers exactly", result["exact_match"] >= 0.955,
       f"{result['exact_match']:.2%}")
-check("and at least 91% of the 4-digit ones", result["by_length"]["4"] >= 0.91, f"{result['by_length']['4']:.2%}")
-check("its character error rate is under 2.5%", result["cer"] < 0.025, f"{result['cer']:.2%}")
+check("and at least 93% of the 4-digit ones", result["by_length"]["4"] >= 0.93, f"{result['by_length']['4']:.2%}")
+check("its character error rate is under 2%", result["cer"] < 0.02, f"{result['cer']:.2%}")
 
 # %% [markdown]
-# Good, not yet excellent: about one number in twenty is misread, and the longer the number the more
-# likely, as each digit is one more chance to slip. The project's goal is 97% (95% on four digits, a
+# Good, not yet excellent: about one number in twenty-five is misread, and the longer the number the
+# more likely, as each digit is one more chance to slip. The project's goal is 97% (95% on four digits, a
 # character error rate of 1%), and this reader misses it. Where does it lose? Not in finding the digits
-# (section 6: it looks at the right one almost every time) but in *recognising* them: even a single digit
-# is read right only about 98.5% of the time, where the MNIST captioner of notebook 05 reaches 99.5%. Two
-# reasons, both fixable with more compute than a 2-core CPU gives in an hour: its training loss ended
-# near 0.02 nats per token, yet it misreads about 2% of the test characters (it learnt the 60,000 training
-# digits' exact pixels; the captioner's training augments the digits' pose and strokes, the reader's does
-# not yet), and 7 × 7 patches cut digits at arbitrary places, where the captioner's convolutional stem
-# sees strokes first (`--vision.stem conv` needs 4 × 4 patches: about twice the cost per step).
+# (section 6: it looks at the right one almost every time) but in *recognising* them: a single digit is
+# read right about 99% of the time, where the MNIST captioner of notebook 05 reaches 99.5%. The runs above
+# tell the story. The first two trained on the 60,000 training digits as they are, and the second ended
+# with a training loss near 0.02 nats per character while it misread 2.2% of the test characters: it had
+# learnt those digits' exact pixels. The third run turns and scales every digit a little and thickens,
+# thins or blurs the strokes of one number in five (`NumberBatches(augment=True, strokes=True)`, what the
+# captioner's training does to its digits), and the error rate fell to 1.7%. What would close the rest:
+# more of that training than a 2-core CPU gives in an hour or two, and a convolutional stem that sees
+# strokes before patches cut them (`--vision.stem conv` needs 4 × 4 patches: about twice the cost per step).
 
 # %% [markdown]
 # ## 5 · Where it looks while it reads
