@@ -13,7 +13,7 @@ say otherwise), the same seed, data order and augmentation. For each: caption ex
 left out), one caption's latency (caption(), greedy with the KV cache, median of 20), the decoder's
 sequence length and the FLOPs of writing one caption (PyTorch's FlopCounterMode), the KV cache and
 the activations one training batch keeps for the backward pass (bytes of the saved tensors), and
-how much of each character's attention falls on patches with ink (beside chance, the ink patches'
+how much of the digit word's attention falls on patches with ink (beside chance, the ink patches'
 share). Then the sweep: random-initialised models of each design on square images of 28 to 112
 pixels (49 to 784 patches of 4 × 4): a training step's time (a batch of 32) and one caption's
 forward FLOPs.
@@ -93,16 +93,23 @@ def caption_latency(model, image, repeats=20):
 
 
 def ink_share(model, images, batch_size=500):
-    """Mean share of a character's attention (mean over layers and heads) on patches with ink, and chance."""
+    """How much of the digit word's attention (mean over layers and heads) falls on patches with ink, and chance.
+
+    Only the characters after "This is the number " and before the final "." count: the shared words need no
+    image, and where their attention goes says nothing about seeing.
+    """
     shares, chances = [], []
+    start = len("This is the number ")
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(model.device)
         generated, maps = model.generate(x, return_attention=True)  # maps (B, T, L, H, N)
         p = model.config.vision.patch_size
         ink = F.max_pool2d(x, p).flatten(1) > 0.1  # (B, N): patches with a stroke
         per_char = (maps.mean(dim=(2, 3)) * ink[:, None]).sum(-1)  # (B, T): attention on ink
-        written = generated != model.config.pad_id  # (B, T): characters actually written
-        shares.append(per_char[written])
+        length = (generated != model.config.pad_id).sum(1, keepdim=True)  # (B, 1): <eos> included
+        t = torch.arange(generated.size(1), device=x.device)
+        word = (t >= start) & (t < length - 2)  # (B, T): the digit word, without "." and <eos>
+        shares.append(per_char[word])
         chances.append(ink.float().mean(-1))
     return torch.cat(shares).mean().item(), torch.cat(chances).mean().item()
 
