@@ -111,6 +111,19 @@ POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads",
             "block_size")
 
 
+def check_fusion(config):
+    """Refuse a fusion setting the captioner cannot build (check_config and Captioner both ask)."""
+    v = config.vision
+    if config.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+    if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
+        raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
+                         "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
+    if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
+        raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
+                         "vision.timm_model nor vision.stem 'conv'")
+
+
 def check_config(config):
     """Raise ValueError naming the first field of a wrong type or out of range (say, in a hand-edited config.json)."""
     check_types(config)
@@ -129,14 +142,7 @@ def check_config(config):
     if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
         raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
                          f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")
-    if config.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
-    if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
-        raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
-                         "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
-    if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
-        raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
-                         "vision.timm_model nor vision.stem 'conv'")
+    check_fusion(config)
     if config.decoder.cross_attention_every < 0:
         raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
     for name in ("bos_id", "eos_id", "pad_id"):

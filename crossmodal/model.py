@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import load_captioner, replacing, write_model
-from .config import FUSIONS, CaptionerConfig
+from .config import CaptionerConfig, check_fusion
 from .decoder import Decoder, KVCache
 from .decoding import beam_search, check_beam_settings
 from .fusion import RawPatches
@@ -44,8 +44,7 @@ class Captioner(nn.Module):
         super().__init__()
         self.config = config = config or CaptionerConfig()
         v = config.vision
-        if config.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+        check_fusion(config)  # before building anything: a wrong setting gets its own message
         if config.fusion == "raw":  # Fuyu: no encoder; the patches' own linear map is the projection
             self.encoder, self.projector = RawPatches(v, config.decoder.dim), nn.Identity()
         else:

@@ -111,12 +111,16 @@ def test_bad_fusion_settings_are_refused():
     config.fusion = "prefix"  # with the tiny config's cross-attention in every layer
     with pytest.raises(ValueError, match="cross_attention_every to 0"):
         check_config(config)
-    with pytest.raises(ValueError, match="cross_attention_every=0"):
+    with pytest.raises(ValueError, match="cross_attention_every to 0"):
         Captioner.for_mnist(config)
     raw = with_fusion(tiny_config(), "raw")
     raw.vision.stem, raw.vision.patch_size = "conv", 4
     with pytest.raises(ValueError, match="no vision encoder"):
         check_config(raw)
+    raw = with_fusion(tiny_config(), "raw")
+    raw.vision.timm_model = "vit_tiny_patch16_224"  # refused before anything is built (no timm call)
+    with pytest.raises(ValueError, match="no vision encoder"):
+        Captioner.for_mnist(raw)
 
 
 def test_a_prefix_decoder_maps_every_layer():

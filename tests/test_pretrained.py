@@ -67,3 +67,25 @@ def test_the_shipped_captioner_reads_thick_thin_and_blurred_digits(model, mnist_
     results = robustness(model, *mnist_test)
     assert results["clean"] >= 0.994, results
     assert min(results["thicker"], results["thinner"], results["blurred"]) >= 0.985, results
+
+
+@pytest.mark.parametrize("name", ["cross", "prefix", "raw"])
+def test_shipped_fusion_models_caption_as_their_record_says(name, mnist_test):
+    from crossmodal.pretrained import fusion_dir, fusion_record, load_fusion
+
+    model = load_fusion(name)
+    assert model.config.fusion == name
+    assert sum(f.stat().st_size for f in fusion_dir(name).iterdir()) <= 2 * 1024 * 1024
+    record = fusion_record(name)
+    assert record["command"].startswith("python tests/benchmarks/compare_fusions.py")
+    assert record["parameters"] == sum(p.numel() for p in model.parameters())
+    images, labels = mnist_test[0][:1000], mnist_test[1][:1000]
+    # the record is on all 10,000 test images; the first 1,000 give it to within sampling error
+    assert evaluate(model, images, labels)["exact_match"] >= record["exact_match_last_epoch"] - 0.02
+
+
+def test_an_unknown_fusion_model_is_refused():
+    from crossmodal.pretrained import load_fusion
+
+    with pytest.raises(ValueError, match="cross, prefix, raw"):
+        load_fusion("perceiver")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from crossmodal.config import FUSIONS
 from crossmodal.data import caption_tokens, load_mnist
 from crossmodal.decoder import KVCache
 from crossmodal.devices import describe, pick_device, synchronize
@@ -114,12 +115,14 @@ def ink_share(model, images, batch_size=500):
     return torch.cat(shares).mean().item(), torch.cat(chances).mean().item()
 
 
-def compare(cfg, device, base, epochs_note, save=None):
+def compare(cfg, device, base, epochs_note, save=None, fusions=FUSIONS):
     """Train and measure each design; with `save`, write each trained model to save/<fusion> as soon as it is done."""
     train_data, test_data = load_mnist(train=True), load_mnist(train=False)
     image = test_data[0][:1].to(device)
     rows = {}
     for name, config in comparable_configs(base).items():
+        if name not in fusions:
+            continue
         torch.manual_seed(cfg.seed)  # the same initial draw for every design, as the train CLI does
         model = Captioner.for_mnist(config).to(device)
         tokens = caption_tokens(model.tokenizer).to(device)[torch.arange(cfg.batch_size) % 10]  # (B, L)
@@ -206,6 +209,8 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--sweep-only", action="store_true", help="skip the training; only the cost against patches")
+    p.add_argument("--no-sweep", action="store_true", help="skip the cost against patches; only the training")
+    p.add_argument("--fusions", default=",".join(FUSIONS), help="which designs to train, e.g. raw (default: all three)")
     p.add_argument("--save", help="folder for the trained models (one per fusion) and compare_fusions.json")
     add_flags(p.add_argument_group("training"), TrainConfig(epochs=2))
     args = p.parse_args()
@@ -217,12 +222,16 @@ def main():
     base = default_model_config()
     print(f"{describe(device)}, torch {torch.__version__}; recipe: {json.dumps(values) if values else 'default'}, "
           f"{cfg.epochs} epochs")
+    fusions = args.fusions.split(",")
+    if unknown := set(fusions) - set(FUSIONS):
+        p.error(f"unknown fusion {', '.join(sorted(unknown))}: choose from {', '.join(FUSIONS)}")
     results = {}
     if not args.sweep_only:
-        results["compare"] = compare(cfg, device, base, f"{cfg.epochs} epochs", args.save)
+        results["compare"] = compare(cfg, device, base, f"{cfg.epochs} epochs", args.save, fusions)
         print_table(results["compare"])
-    print(f"cost against the number of patches (random weights, a batch of {SWEEP_BATCH}):")
-    results["sweep"] = sweep(device, base)
+    if not args.no_sweep:
+        print(f"cost against the number of patches (random weights, a batch of {SWEEP_BATCH}):")
+        results["sweep"] = sweep(device, base)
     if args.save:
         record = {"command": "python tests/benchmarks/compare_fusions.py " + " ".join(sys.argv[1:]),
                   "device": describe(device), "torch": torch.__version__, "recipe": values, "epochs": cfg.epochs,
