@@ -35,6 +35,7 @@ from .evaluate import evaluate
 from .flags import add_flags, apply, flatten, given
 from .model import Captioner
 from .tasks import TASKS, base_config, default_model_config, new_model, task_data
+from .warmstart import warm_start
 
 
 @dataclass
@@ -201,6 +202,9 @@ def main(argv=None):
     p.add_argument("--init-from", default=None, metavar="FOLDER",
                    help="start from the weights of a saved checkpoint (a new run, fresh optimizer: fine-tuning or "
                         "training on); the model is that checkpoint's, so no model flags")
+    p.add_argument("--warm-start", default=None, metavar="FOLDER",
+                   help="a new model (the task's, with your model flags) that starts from a checkpoint's weights "
+                        "wherever they fit, tokens matched by character: e.g. the question answerer from the reader")
     p.add_argument("--task", choices=TASKS, default="mnist",
                    help="mnist: caption single digits; numbers: read numbers of 1 to 4 digits, starting from "
                         "numbers.reader_config(); questions: answer questions about them (questions.py); "
@@ -222,8 +226,13 @@ def main(argv=None):
     if args.init_from:
         start = Captioner.from_pretrained(args.init_from)
         if start.tokenizer.get_vocab() != model.tokenizer.get_vocab():
-            sys.exit(f"error: --init-from {args.init_from} writes other characters than --task {args.task} needs")
+            sys.exit(f"error: --init-from {args.init_from} writes other characters than --task {args.task} needs "
+                     "(--warm-start reuses what fits)")
         model.load_state_dict(start.state_dict())
+    if args.warm_start:
+        reused = warm_start(model, Captioner.from_pretrained(args.warm_start))
+        print(f"warm start from {args.warm_start}: {reused['copied']} tensors, {reused['tokens']} tokens and "
+              f"{reused['positions']} positions copied; left as initialised: {', '.join(reused['skipped']) or 'none'}")
     model.to(device)  # initialised on the CPU: the same weights everywhere
     data = task_data(args.task, model, cfg, data)  # for numbers and questions: a stream, and a fixed test set
     print(f"captioner with {sum(p.numel() for p in model.parameters()):,} parameters on {describe(device)}; "
@@ -239,9 +248,12 @@ def main(argv=None):
         "platform": platform.processor() or platform.machine(),
         "evaluations": evaluation_curve(history),
     }
-    if args.init_from:  # the run this one started from, so the record tells the whole story
-        earlier = Path(args.init_from) / RECORD
-        record["init_from"] = json.loads(earlier.read_text()) if earlier.is_file() else str(args.init_from)
+    for flag, start in (("init_from", args.init_from), ("warm_start", args.warm_start)):
+        if start:  # the run this one started from, so the record tells the whole story
+            earlier = Path(start) / RECORD
+            record[flag] = json.loads(earlier.read_text()) if earlier.is_file() else str(start)
+    if args.warm_start:
+        record["warm_start_reused"] = reused
     tmp = Path(args.out) / (RECORD + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(Path(args.out) / RECORD)
@@ -269,6 +281,11 @@ def _settings(args):
     _check_out(out, args.resume, args.overwrite)
     if args.init_from and args.resume:
         raise ValueError("--init-from starts a new run from a checkpoint and --resume continues one: give one of them")
+    if args.warm_start and (args.init_from or args.resume):
+        raise ValueError("--warm-start starts a new model from a checkpoint's weights; --init-from and --resume take "
+                         "the checkpoint's own model: give one of them")
+    if args.warm_start and not (Path(args.warm_start) / "config.json").is_file():
+        raise ValueError(f"--warm-start {args.warm_start} is not a saved model (no config.json in it)")
     values = {**given(args, TrainConfig()), **given(args, default_model_config())}
     if args.resume:
         cfg = TrainConfig(**_read_json(out / TRAINER_STATE)["train_config"])
