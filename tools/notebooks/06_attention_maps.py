@@ -532,6 +532,9 @@ for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first le
 #   *for*. This checkpoint's heads all look at the ink at the deciding letter; the one shipped before had a sink.
 # - `AttentionExplorer` and `DrawingPad` put all of this under your mouse; both are plain Python underneath.
 #
+# **Next:** [07 · Reading a whole number](07_reading_numbers.ipynb) — a reader of handwritten numbers, whose
+# attention has to sweep from one digit to the next.
+#
 # ## References
 #
 # - Xu et al. (2015), [Show, Attend and Tell: Neural Image Caption Generation with Visual Attention](https://arxiv.org/abs/1502.03044) — attention maps over a caption, the picture this notebook draws

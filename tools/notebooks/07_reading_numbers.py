@@ -426,6 +426,9 @@ print(f"Exercise ✓ — layer 1 alignment {mine:.1%}, as the library says")
 # - Exact match, character error rate, accuracy by length, and an alignment score with its chance baseline
 #   turn "the maps look right" into numbers; a layout it never saw tests whether it learnt to read.
 #
+# **Next:** [09 · Three ways to let text see](09_three_fusions.ipynb) — cross-attention against the two other
+# designs of real multimodal models, a LLaVA-style prefix and Fuyu-style raw patches, trained side by side.
+#
 # ## References
 #
 # - Ba, Mnih and Kavukcuoglu (2014), [Multiple Object Recognition with Visual Attention](https://arxiv.org/abs/1412.7755) — reading multi-digit MNIST with a recurrent attention model
