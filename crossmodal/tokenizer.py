@@ -72,5 +72,5 @@ def check_text(tokenizer, text):
     vocab = tokenizer.get_vocab()
     unknown = sorted({c for c in text if c not in vocab or c in SPECIAL_TOKENS})
     if unknown:
-        known = "".join(sorted(c for c in vocab if c not in SPECIAL_TOKENS))
+        known = "".join(sorted(c for c in vocab if len(c) == 1))  # characters, not <eos> or <|user|>
         raise ValueError(f"characters {unknown} are not in the vocabulary; known characters: {known!r}")
