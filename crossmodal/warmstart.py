@@ -36,7 +36,10 @@ def warm_start(model, source):
             report["skipped"].append(name)
         elif name in TOKEN_TABLES:
             tensor[rows_new] = theirs[name][rows_old].to(tensor.dtype)
-        elif name == POSITIONS and tensor.shape[1:] == theirs[name].shape[1:] and same_image_tokens:
+        elif name == POSITIONS:  # row i is position i only if both put the same number of image tokens first
+            if tensor.shape[1:] != theirs[name].shape[1:] or not same_image_tokens:
+                report["skipped"].append(name)
+                continue
             n = min(len(tensor), len(theirs[name]))
             tensor[:n] = theirs[name][:n]
             report["positions"] = n

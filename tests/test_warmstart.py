@@ -87,3 +87,16 @@ def test_the_command_line_records_what_it_reused(tmp_path, monkeypatch, mnist_tr
         train_cli.main([*argv[:-len(flags) - 1], str(tmp_path / "x"), "--init-from", str(tmp_path / "reader")])
     with pytest.raises(SystemExit, match="is not a saved model"):
         train_cli.main(["--task", "questions", "--warm-start", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")])
+
+
+def test_positions_are_not_copied_when_the_image_takes_another_number_of_them():
+    torch.manual_seed(0)
+    source = new_model("mnist", with_fusion(small("mnist"), "prefix"))  # 49 image tokens, then the text
+    config = with_fusion(small("mnist"), "prefix")
+    config.vision.image_size, config.decoder.block_size = 12, small("mnist").decoder.block_size + 49 - 9
+    target = new_model("mnist", config)  # 9 image tokens, a longer text: a position table of the same shape
+    assert target.decoder.wpe.weight.shape == source.decoder.wpe.weight.shape
+    before = target.decoder.wpe.weight.clone()
+    report = warm_start(target, source)
+    assert "decoder.wpe.weight" in report["skipped"] and report["positions"] == 0
+    assert torch.equal(target.decoder.wpe.weight, before)
