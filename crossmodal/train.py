@@ -248,10 +248,10 @@ def main(argv=None):
         "platform": platform.processor() or platform.machine(),
         "evaluations": evaluation_curve(history),
     }
-    for flag, start in (("init_from", args.init_from), ("warm_start", args.warm_start)):
-        if start:  # the run this one started from, so the record tells the whole story
-            earlier = Path(start) / RECORD
-            record[flag] = json.loads(earlier.read_text()) if earlier.is_file() else str(start)
+    for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
+        if folder:  # the run this one started from, so the record tells the whole story
+            earlier = Path(folder) / RECORD
+            record[flag] = json.loads(earlier.read_text()) if earlier.is_file() else str(folder)
     if args.warm_start:
         record["warm_start_reused"] = reused
     tmp = Path(args.out) / (RECORD + ".tmp")

@@ -222,6 +222,8 @@ def main():
     base = default_model_config()
     print(f"{describe(device)}, torch {torch.__version__}; recipe: {json.dumps(values) if values else 'default'}, "
           f"{cfg.epochs} epochs")
+    if args.sweep_only and args.no_sweep:
+        p.error("--sweep-only and --no-sweep leave nothing to do: give one of them")
     fusions = args.fusions.split(",")
     if unknown := set(fusions) - set(FUSIONS):
         p.error(f"unknown fusion {', '.join(sorted(unknown))}: choose from {', '.join(FUSIONS)}")

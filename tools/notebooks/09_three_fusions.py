@@ -270,7 +270,7 @@ plt.show()
 first, last = ({n: sum(h["loss"][s]) / len(h["loss"][s]) for n, h in runs.items()} for s in (slice(0, 5), slice(-10, None)))
 check("every design learns: each run's last 10 losses average below a third of its first 5",
       all(last[n] < first[n] / 3 for n in runs), ", ".join(f"{n} {first[n]:.2f} → {last[n]:.2f}" for n in runs))
-freq = torch.bincount(train_labels, minlength=10).float() / len(train_labels)  # as in notebooks 04 and 05
+freq = torch.bincount(train_labels, minlength=10).float() / len(train_labels)  # notebook 05's floor
 per_caption = torch.tensor([len(crossmodal.caption_for(d)) + 1 for d in range(10)]).float()  # characters + <eos>
 blind_floor = (-(freq * freq.log()).sum() / (freq @ per_caption)).item()
 check(f"none reads the digit yet: every run's last losses are above the blind floor ({blind_floor:.3f})",
@@ -345,7 +345,7 @@ check("the raw design is the slowest learner: lowest after epoch 1 and after epo
 sizes, flops = (28, 56, 84, 112), {name: [] for name in configs}
 for size in sizes:
     for name, config in configs.items():
-        config = with_fusion(config, name)
+        config = with_fusion(config, name)  # a copy: the image size changes below
         config.vision.image_size = size
         torch.manual_seed(0)
         model = crossmodal.Captioner.for_mnist(config).eval()
