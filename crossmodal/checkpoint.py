@@ -130,6 +130,14 @@ def load_trainer_state(model, optimizer, cfg, folder):
     return meta["step"], meta["history"]
 
 
+def read_json(path):
+    """A checkpoint's JSON file, or a ValueError that says the checkpoint is damaged."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path} ({err}): the checkpoint is damaged; start a new run") from None
+
+
 def load_captioner(cls, folder, device="cpu"):
     """Rebuild a `cls` (Captioner) from a checkpoint folder, checking each file before building the model.
 

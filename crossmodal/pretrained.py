@@ -2,6 +2,8 @@
 
 - the MNIST captioner, `load_pretrained()`, in crossmodal/checkpoints/mnist-captioner/;
 - the reader of handwritten numbers, `load_reader()`, in crossmodal/checkpoints/number-reader/;
+- the question answerer about such numbers (notebook 08), `load_answerer()`, in
+  crossmodal/checkpoints/question-answerer/;
 - the three fusion designs trained side by side (notebook 09), `load_fusion(name)`, in
   crossmodal/checkpoints/fusion-{cross,prefix,raw}/.
 
@@ -34,6 +36,19 @@ def load_reader(device="cpu"):
 def reader_record():
     """How the shipped reader was made: its training.json (the command, the measured results, the curve)."""
     return json.loads((READER_DIR / "training.json").read_text())
+
+
+ANSWERER_DIR = files("crossmodal") / "checkpoints" / "question-answerer"
+
+
+def load_answerer(device="cpu"):
+    """The shipped question answerer (questions.py): a number's picture and a question in, an answer out; eval mode."""
+    return Captioner.from_pretrained(ANSWERER_DIR, device=device)
+
+
+def answerer_record():
+    """How the shipped answerer was made (its chain of commands) and its measured results, with the blind baseline's."""
+    return json.loads((ANSWERER_DIR / "training.json").read_text())
 
 
 def fusion_dir(name):

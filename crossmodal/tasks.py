@@ -49,4 +49,4 @@ def task_data(task, model, cfg, mnist):
     augment = {"augment": cfg.augment, "strokes": cfg.augment and cfg.augment_strokes}
     if task == "numbers":
         return NumberBatches(images, labels, model.tokenizer, **augment), number_test_set()
-    return QuestionBatches(images, labels, model.tokenizer, **augment), test_questions()
+    return QuestionBatches(images, labels, model.tokenizer, kinds=cfg.kinds_asked(), **augment), test_questions()

@@ -27,13 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, recover, save_trainer_state
+from .checkpoint import RECORD, TRAINER_STATE, foreign_files, load_trainer_state, read_json, recover, save_trainer_state
 from .config import CaptionerConfig, check_config, check_types
 from .data import caption_batches, load_mnist
 from .devices import describe, pick_device, synchronize
 from .evaluate import evaluate
 from .flags import add_flags, apply, flatten, given
 from .model import Captioner
+from .questions import KINDS
 from .tasks import TASKS, base_config, default_model_config, new_model, task_data
 from .warmstart import warm_start
 
@@ -50,6 +51,7 @@ class TrainConfig:
     augment: bool = True  # small random rotations, scalings and shifts of the training images
     augment_strokes: bool = True  # also make some images' strokes thicker, thinner or blurred (see augment.py)
     label_smoothing: float = 0.0  # share of each target's probability spread over the whole vocabulary
+    question_kinds: str = ""  # questions: kinds asked in turn, e.g. contains,contains,read (a repeat asks it more)
     seed: int = 0  # data order and augmentation (and, from the command line, the initial weights)
     save_every: int = 500  # steps between checkpoints (and one after every epoch's evaluation)
 
@@ -62,9 +64,14 @@ class TrainConfig:
                  "min_lr_ratio": (0 <= self.min_lr_ratio <= 1, "from 0 to 1"),
                  "label_smoothing": (0 <= self.label_smoothing < 1, "from 0 up to (not including) 1"),
                  "save_every": (self.save_every >= 1, "1 or more")}
+        unknown = set(self.kinds_asked()) - set(KINDS)
+        rules["question_kinds"] = (not unknown, f"a comma-separated list of {', '.join(KINDS)}")
         for name, (ok, expected) in rules.items():
             if not ok:
                 raise ValueError(f"{name} (--{name.replace('_', '-')}) must be {expected}, got {getattr(self, name)!r}")
+
+    def kinds_asked(self):  # "" asks each of questions.KINDS once, the test sets' mix
+        return tuple(k.strip() for k in self.question_kinds.split(",")) if self.question_kinds else KINDS
 
     def lr_at(self, step, total_steps):
         if step < self.warmup_steps:
@@ -288,8 +295,8 @@ def _settings(args):
         raise ValueError(f"--warm-start {args.warm_start} is not a saved model (no config.json in it)")
     values = {**given(args, TrainConfig()), **given(args, default_model_config())}
     if args.resume:
-        cfg = TrainConfig(**_read_json(out / TRAINER_STATE)["train_config"])
-        model_config = CaptionerConfig.from_dict(_read_json(out / "config.json"))
+        cfg = TrainConfig(**read_json(out / TRAINER_STATE)["train_config"])
+        model_config = CaptionerConfig.from_dict(read_json(out / "config.json"))
         saved = {**flatten(cfg), **flatten(model_config)}
         asked = {**flatten(apply(cfg, values)), **flatten(apply(model_config, values))}
         changed = [f"--{k.replace('_', '-')} {asked[k]} (it used {saved[k]})" for k in values if asked[k] != saved[k]]
@@ -301,7 +308,7 @@ def _settings(args):
         if model_flags:
             raise ValueError(f"--init-from takes the model of {args.init_from}: drop "
                              + ", ".join(f"--{k.replace('_', '-')}" for k in model_flags))
-        model_config = CaptionerConfig.from_dict(_read_json(Path(args.init_from) / "config.json"))
+        model_config = CaptionerConfig.from_dict(read_json(Path(args.init_from) / "config.json"))
         cfg = apply(TrainConfig(), values)
     else:
         cfg, model_config = apply(TrainConfig(), values), apply(base_config(args.task), values)
@@ -333,13 +340,6 @@ def _check_out(out, resume, overwrite):
     if others := foreign_files(out):
         raise ValueError(f"--out {out} holds files that are not a checkpoint's ({', '.join(others[:3])}): "
                          "a run's folder holds its checkpoint only; choose another --out, or move them")
-
-
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {path} ({err}): the checkpoint is damaged; start a new run") from None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from crossmodal.questions import (
     answer,
     ask,
     ask_each,
+    final_answer,
     vocabulary,
 )
 
@@ -27,9 +28,10 @@ def many_numbers(count, seed=0):
 @pytest.mark.parametrize("kind, number, detail, expected", [
     ("read", "2026", {}, "2026"), ("count", "2026", {}, "4"), ("count", "7", {}, "1"),
     ("position", "2026", {"ordinal": "second"}, "0"), ("position", "2026", {"ordinal": "last"}, "6"),
-    ("position", "5", {"ordinal": "first"}, "5"), ("contains", "2026", {"digit": "7"}, "no"),
-    ("contains", "2026", {"digit": "2"}, "yes"), ("largest", "2026", {}, "6"), ("sum", "2026", {}, "10"),
-    ("sum", "99", {}, "18"), ("backwards", "2026", {}, "6202"), ("backwards", "0", {}, "0"),
+    ("position", "5", {"ordinal": "first"}, "5"), ("contains", "2026", {"digit": "7"}, "2026 has 7: no"),
+    ("contains", "2026", {"digit": "2"}, "2026 has 2: yes"), ("largest", "2026", {}, "6"),
+    ("sum", "2026", {}, "2+0+2+6=10"), ("sum", "99", {}, "9+9=18"), ("sum", "4", {}, "4=4"),
+    ("backwards", "2026", {}, "6202"), ("backwards", "0", {}, "0"),
 ])
 def test_answers_are_exact(kind, number, detail, expected):
     assert answer(kind, number, **detail) == expected
@@ -45,7 +47,7 @@ def test_kinds_are_balanced_and_repeat_with_the_seed():
 
 def test_yes_and_no_equally_often():
     questions = ask_each(many_numbers(2000), torch.Generator().manual_seed(3), kinds=("contains",))
-    share = sum(q.answer == "yes" for q in questions) / len(questions)
+    share = sum(final_answer(q.answer) == "yes" for q in questions) / len(questions)
     assert 0.45 < share < 0.55, share
 
 
@@ -58,7 +60,7 @@ def test_each_answer_is_what_the_question_asks():
             assert ordinal == "last" or ["first", "second", "third", "fourth"].index(ordinal) < len(number)
         elif q.kind == "contains":
             digit = next(c for c in q.text if c.isdigit())
-            assert q.answer == ("yes" if digit in number else "no")
+            assert q.answer == f"{number} has {digit}: " + ("yes" if digit in number else "no")
         else:
             assert q.answer == answer(q.kind, number)
 
@@ -145,7 +147,7 @@ def test_question_stream_trains_on_answers_only(mnist_train):
     images, tokens, targets = next(stream.batches(0, 16, seed=0))
     assert images.shape == (16, 1, 28, 112) and tokens.shape[0] == targets.shape[0] == 16
     answers = (targets != IGNORE_INDEX).sum(1)
-    assert (answers >= 2).all() and (answers <= 5).all()  # 1 to 4 characters, and <eos>
+    assert (answers >= 2).all() and (answers <= 16).all()  # 1 to 15 characters ("1767 has 7: yes"), and <eos>
     history = train(model, TrainConfig(epochs=1, batch_size=16, warmup_steps=1), stream)
     assert len(history["loss"]) == 2 and all(loss == loss for loss in history["loss"])  # finite, not NaN
 
@@ -179,12 +181,35 @@ def test_bad_questions_are_refused(question, message):
     assert "|user|" not in str(refused.value)  # the known characters it lists are characters, not role tokens
 
 
-def test_accuracy_by_kind():
+@pytest.mark.parametrize("text, conclusion", [
+    ("2026 has 7: no", "no"), ("1767 has 7: yes", "yes"), ("2+0+2+6=10", "10"), ("4=4", "4"), ("6202", "6202"),
+    ("", ""), ("9+9=", ""),  # a model's unfinished answer concludes nothing, and is graded wrong
+])
+def test_final_answer_is_the_conclusion(text, conclusion):
+    assert final_answer(text) == conclusion
+
+
+def test_accuracy_by_kind_grades_the_conclusion():
     from crossmodal.questions import Question, accuracy_by_kind
 
-    questions = [Question("sum", "Sum the digits.", "3"), Question("sum", "Sum the digits.", "4"),
-                 Question("read", "Read the number.", "12")]
-    assert accuracy_by_kind(questions, ["3", "5", "12"]) == {"read": 1.0, "sum": 0.5, "all": 2 / 3}
+    questions = [Question("sum", "Sum the digits.", "1+2=3"), Question("sum", "Sum the digits.", "1+3=4"),
+                 Question("read", "Read the number.", "12"), Question("contains", "Is there a 1?", "12 has 1: yes")]
+    answers = ["1+2=3", "1+3=5", "12", "17 has 1: yes"]  # a misread that keeps the conclusion right counts
+    assert accuracy_by_kind(questions, answers) == {"read": 1.0, "contains": 1.0, "sum": 0.5, "all": 3 / 4}
+
+
+def test_training_mix_of_kinds():
+    from crossmodal.questions import QuestionBatches
+    from crossmodal.train import TrainConfig
+
+    assert TrainConfig(question_kinds="contains, contains,sum").kinds_asked() == ("contains", "contains", "sum")
+    assert TrainConfig().kinds_asked() == KINDS
+    with pytest.raises(ValueError, match="question_kinds .* must be a comma-separated list of read"):
+        TrainConfig(question_kinds="contains,colour").check()
+    with pytest.raises(ValueError, match="kinds must name some of"):
+        QuestionBatches(torch.zeros(1, 1, 28, 28), torch.zeros(1), None, kinds=("colour",))
+    questions = ask_each(many_numbers(90), torch.Generator().manual_seed(0), kinds=("contains", "contains", "sum"))
+    assert Counter(q.kind for q in questions) == {"contains": 60, "sum": 30}
 
 
 def test_train_cli_task_questions_trains_an_answerer(tmp_path, monkeypatch, mnist_train, mnist_test):

@@ -426,8 +426,8 @@ print(f"Exercise ✓ — layer 1 alignment {mine:.1%}, as the library says")
 # - Exact match, character error rate, accuracy by length, and an alignment score with its chance baseline
 #   turn "the maps look right" into numbers; a layout it never saw tests whether it learnt to read.
 #
-# **Next:** [09 · Three ways to let text see](09_three_fusions.ipynb) — cross-attention against the two other
-# designs of real multimodal models, a LLaVA-style prefix and Fuyu-style raw patches, trained side by side.
+# **Next:** [08 · Asking the picture questions](08_asking_questions.ipynb) — the same pictures, different
+# questions, different answers: the reader becomes a small visual question answerer.
 #
 # ## References
 #
