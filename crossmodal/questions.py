@@ -6,18 +6,21 @@ types, each asked in four phrasings, and the answer is computed from the digit s
     read       "What number is written?"            -> "2026"
     count      "How many digits are there?"         -> "4"
     position   "What is the second digit?"          -> "0"     (first, second, third, fourth or last)
-    contains   "Is there a 7?"                      -> "2026, so no"   (yes and no equally often)
+    contains   "Is there a 7?"                      -> "2026 has 7: no"   (yes and no equally often)
     largest    "Which digit is the largest?"        -> "6"
-    sum        "What is the sum of the digits?"     -> "2+0+2+6=10"
+    sum        "What is the sum of the digits?"     -> "2+0=2, 2+2=4, 4+6=10"
     backwards  "Read it backwards."                 -> "6202"
 
 Two kinds show their working before the conclusion (a scratchpad, Nye et al. 2021): the answerer writes
-the digits it reads, then says yes or no, or adds them up. Asked for the bare "no", a model of this size must
-find the asked digit among the image's patches in one step, and it does not learn to: trained 6 epochs, and
-then 500 steps on "Is there a ...?" alone, it answered 51% right and its loss never moved from ln 2 (measured
-with the draft's runs, see issue #11's note). Written out, each step is one it has already learnt (read the
-number; compare two characters it wrote; add one digit). `final_answer` takes the conclusion, which is what is
-graded, as GSM8K graders take the number after the rationale.
+the digits it reads, then says yes or no; or it adds the digits one at a time, a running total. Asked for
+the bare "no", a model of this size must find the asked digit among the image's patches in one step, and it
+does not learn to: trained 6 epochs, and then 500 steps on "Is there a ...?" alone, it answered 51% right and
+its loss never moved from ln 2 (measured with the draft's runs, see issue #11's note). Written out, each step
+is one it has already learnt (read the number; compare two characters it wrote; add one digit to a number it
+wrote). Adding four digits at once, after writing them out ("2+0+2+6=10"), it summed 51% of the test numbers
+right after 9 epochs in all; with the running total and 3 epochs more, 85% (the shipped record).
+`final_answer` takes the conclusion, which is what is graded, as GSM8K graders take the number after the
+rationale.
 
 What is held out of training, to test generalisation (split="held_out"):
 - the fourth phrasing of every type (HELD_OUT_PHRASING): the model never reads it in training;
@@ -37,7 +40,7 @@ from .numbers import Draws, NumberBatches, reader_config
 from .tokenizer import build_chat_tokenizer, check_text
 
 IGNORE_INDEX = -100  # targets the loss skips (PyTorch's and LLaVA's convention): the prompt's tokens
-BLOCK_SIZE = 48  # <bos><|user|>, a question of up to 30 characters, <|assistant|>, an answer of up to 15, <eos>
+BLOCK_SIZE = 60  # <bos><|user|>, a question of up to 30 characters, <|assistant|>, an answer of up to 24, <eos>
 TEST_COUNT = 7_000  # the published test sets: 1,000 questions of each kind
 
 PHRASINGS = {
@@ -56,7 +59,7 @@ PHRASINGS = {
                   "Read it from right to left."],
 }
 KINDS = tuple(PHRASINGS)
-SO = ": "  # between a contains answer's working and its conclusion; a sum's is "="
+SO = ": "  # between a contains answer's working and its conclusion; a sum's is its last "="
 HELD_OUT_PHRASING = 3  # the fourth phrasing of every type is never asked in training
 ORDINALS = ["first", "second", "third", "fourth"]
 SPLITS = ("train", "seen", "held_out")
@@ -80,8 +83,12 @@ def answer(kind, number, ordinal=None, digit=None):
         return f"{number} has {digit}{SO}{'yes' if digit in number else 'no'}"
     if kind == "largest":
         return max(number)
-    if kind == "sum":
-        return "+".join(number) + f"={sum(int(d) for d in number)}"
+    if kind == "sum":  # a running total, one digit added per step: "2+0=2, 2+2=4, 4+6=10"; one digit: "4=4"
+        steps, total = [], int(number[0])
+        for digit in number[1:]:
+            steps.append(f"{total}+{digit}={total + int(digit)}")
+            total += int(digit)
+        return ", ".join(steps) if steps else f"{number}={number}"
     if kind == "backwards":
         return number[::-1]
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -132,11 +139,12 @@ def vocabulary():
     """Every character a question or an answer can hold: the questions' tokenizer is built from it."""
     texts = [p.format(ordinal=o, digit=d) for ps in PHRASINGS.values() for p in ps
              for o in ORDINALS + ["last"] for d in "0123456789"]
-    return "".join(sorted(set("".join(texts) + "0123456789" + SO + "yesno+=")))
+    return "".join(sorted(set("".join(texts) + "0123456789" + SO + "yesno+=, ")))
 
 
 def final_answer(text):
-    """The conclusion of an answer, what is graded: "2026, so no" -> "no", "2+0+2+6=10" -> "10", "6202" -> "6202"."""
+    """The conclusion of an answer, what is graded: "2026 has 7: no" -> "no", "2+0=2, 2+2=4, 4+6=10" -> "10",
+    "6202" -> "6202"."""
     for separator in (SO, "="):
         if separator in text:
             return text.rsplit(separator, 1)[1]

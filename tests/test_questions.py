@@ -8,6 +8,7 @@ import torch
 
 from crossmodal.numbers import Draws
 from crossmodal.questions import (
+    BLOCK_SIZE,
     HELD_OUT_PHRASING,
     KINDS,
     PHRASINGS,
@@ -30,7 +31,8 @@ def many_numbers(count, seed=0):
     ("position", "2026", {"ordinal": "second"}, "0"), ("position", "2026", {"ordinal": "last"}, "6"),
     ("position", "5", {"ordinal": "first"}, "5"), ("contains", "2026", {"digit": "7"}, "2026 has 7: no"),
     ("contains", "2026", {"digit": "2"}, "2026 has 2: yes"), ("largest", "2026", {}, "6"),
-    ("sum", "2026", {}, "2+0+2+6=10"), ("sum", "99", {}, "9+9=18"), ("sum", "4", {}, "4=4"),
+    ("sum", "2026", {}, "2+0=2, 2+2=4, 4+6=10"), ("sum", "99", {}, "9+9=18"),
+    ("sum", "9999", {}, "9+9=18, 18+9=27, 27+9=36"), ("sum", "4", {}, "4=4"),
     ("backwards", "2026", {}, "6202"), ("backwards", "0", {}, "0"),
 ])
 def test_answers_are_exact(kind, number, detail, expected):
@@ -116,7 +118,7 @@ def _fits(template, text):
 
 def tiny_answerer(seed=0):
     from crossmodal.config import CaptionerConfig, DecoderConfig, VisionConfig
-    from crossmodal.questions import BLOCK_SIZE, question_answerer
+    from crossmodal.questions import question_answerer
 
     torch.manual_seed(seed)
     config = CaptionerConfig(VisionConfig(image_size=(28, 112), patch_size=7, dim=32, depth=1, num_heads=2),
@@ -182,11 +184,21 @@ def test_bad_questions_are_refused(question, message):
 
 
 @pytest.mark.parametrize("text, conclusion", [
-    ("2026 has 7: no", "no"), ("1767 has 7: yes", "yes"), ("2+0+2+6=10", "10"), ("4=4", "4"), ("6202", "6202"),
+    ("2026 has 7: no", "no"), ("1767 has 7: yes", "yes"), ("2+0=2, 2+2=4, 4+6=10", "10"), ("4=4", "4"),
+    ("6202", "6202"),
     ("", ""), ("9+9=", ""),  # a model's unfinished answer concludes nothing, and is graded wrong
 ])
 def test_final_answer_is_the_conclusion(text, conclusion):
     assert final_answer(text) == conclusion
+
+
+def test_the_longest_question_and_answer_fit_the_block():
+    from crossmodal.questions import ORDINALS, PHRASINGS, answer
+
+    longest_question = max(len(p.format(ordinal=o, digit="7")) for ps in PHRASINGS.values() for p in ps
+                           for o in ORDINALS + ["last"])
+    longest_answer = max(len(answer(kind, "9999", "last", "7")) for kind in PHRASINGS)
+    assert 2 + longest_question + 1 + longest_answer + 1 <= BLOCK_SIZE  # <bos><|user|> q <|assistant|> a <eos>
 
 
 def test_accuracy_by_kind_grades_the_conclusion():
@@ -227,7 +239,8 @@ def test_train_cli_task_questions_trains_an_answerer(tmp_path, monkeypatch, mnis
     train_cli.main(["--task", "questions", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path),
                     "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1"])
     model = Captioner.from_pretrained(tmp_path)
-    assert model.tokenizer.chat_template and model.config.decoder.block_size == 48  # the chat template was saved
+    assert model.tokenizer.chat_template  # the chat template was saved
+    assert model.config.decoder.block_size == BLOCK_SIZE
     record = json.loads((tmp_path / "training.json").read_text())
     assert 0 <= record["test_exact_match"] <= 1 and set(record["by_kind"]) == set(KINDS)
     answers = answer_questions(model, numbers.images[:2].float() / 255, ["Read the number.", "Sum the digits."])

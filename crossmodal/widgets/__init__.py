@@ -4,12 +4,15 @@ AttentionExplorer (ipywidgets): pick an image, a character, a layer and a head; 
 DrawingPad (anywidget): draw a digit with mouse, pen or finger; read the caption and its maps.
     With a reader of numbers it is wide: write a number, see it read and where each digit was found
     (DrawingPad.for_numbers() brings the shipped reader).
+AskThePicture (ipywidgets around QuestionPad, a DrawingPad): type a question, write or pick a number, read the
+    answer and where each of its characters looked (the shipped question answerer by default).
 """
 
 import sys
 
 from .drawing_pad import DrawingPad
 from .explorer import AttentionExplorer
+from .question_pad import AskThePicture, QuestionPad
 
 
 def enable_colab():
@@ -25,4 +28,4 @@ def enable_colab():
     return True
 
 
-__all__ = ["AttentionExplorer", "DrawingPad", "enable_colab"]
+__all__ = ["AskThePicture", "AttentionExplorer", "DrawingPad", "QuestionPad", "enable_colab"]

@@ -107,6 +107,7 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
                         brush=mode.brush, message=mode.prompt)
         super().__init__(**{**defaults, **kwargs})  # a caller's resolution or brush wins
         self.model, self.layer, self.head, self.mode = model, layer, head, mode
+        self.seen = None  # the model's last input, (1, H, W)
 
     @classmethod
     def for_numbers(cls, model=None, **kwargs):
@@ -156,14 +157,26 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         try:
             with one_thread():
                 seen = self._model_input(pixels)  # (1, H, W)
-                caption = self.model.caption(seen)
         except BlankImageError:
             self._show(start, message=self.mode.prompt)
             return None
         except Unreadable as err:
             self._show(start, message=str(err))
             return None
+        return self.show_input(seen, start)
+
+    def show_input(self, seen, start=None):
+        """Write for `seen`, already the model's input ((1, H, W) in [0, 1]: a drawing made ready, or a test
+        image), and show it with the strip of maps; returns the Caption (None when the model cannot write)."""
+        start = time.perf_counter() if start is None else start
+        self.seen = seen  # kept, so that a subclass can write again for the same input
         seen_png = _png(np.rint(seen[0].numpy() * 255).astype(np.uint8))
+        try:
+            with one_thread():
+                caption = self._write(seen)
+        except Unreadable as err:
+            self._show(start, message=str(err), seen_png=seen_png)
+            return None
         if not caption.text:  # nothing written: no maps to draw
             self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
             return caption
@@ -171,6 +184,10 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         strip_png = _png(strip)
         self._show(start, caption=caption.text, seen_png=seen_png, strip_png=strip_png)
         return caption
+
+    def _write(self, seen):
+        """What the model writes for its input, with its maps: the caption (a question pad writes an answer)."""
+        return self.model.caption(seen)
 
     def _model_input(self, picture):
         """The drawing as the model's input (1, H, W); raises Unreadable for a drawing a reader cannot read."""
@@ -208,9 +225,13 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
             result = "what the reader reads" if self.wide else "its caption"
             return png(with_note(canvas, f"Run the cell to draw a {thing} here: {result} appears beside it."))
         seen = zoom(as_image(self.seen_png).convert("RGB"), self.mode.seen_zoom)  # the model's input, enlarged
-        note = f"{self.caption}  (run the cell to draw your own {thing})"
+        note = self.static_note()
         combined = stacked if self.wide else side_by_side  # a wide input above its strip, a square one beside it
         return png(with_note(combined(seen, as_image(self.strip_png)), note))
+
+    def static_note(self):
+        """The line under the static view's picture of what was written."""
+        return f"{self.caption}  (run the cell to draw your own {'number' if self.wide else 'digit'})"
 
     def _bytes_to_image(self, pixels):
         height, width = self.resolution

@@ -1,0 +1,101 @@
+"""The question pad of notebook 08, driven without a browser: ask, write or pick a number, read the answer."""
+
+import numpy as np
+import pytest
+import torch
+
+from crossmodal.questions import answer_questions, answer_with_maps
+from crossmodal.widgets import AskThePicture, QuestionPad
+from crossmodal.widgets.question_pad import PROMPT
+
+from .test_questions import tiny_answerer
+from .test_viz import captioner
+from .test_widgets import SEVENTY_ONE, WIDE, decoded, drawn, static_view
+
+
+@pytest.fixture
+def pad():
+    return QuestionPad(tiny_answerer())
+
+
+@pytest.fixture(scope="module")
+def numbers():
+    """Four numbers of 1 to 4 digits, each already the answerer's input (N, 1, 28, 112)."""
+    torch.manual_seed(0)
+    return torch.rand(4, 1, 28, 112) * (torch.rand(4, 1, 28, 112) > 0.8)
+
+
+def test_a_drawn_number_gets_the_answer_to_the_question_with_one_map_per_character(pad):
+    assert pad.message == PROMPT and pad.caption == ""
+    pad.pixels = drawn(SEVENTY_ONE, WIDE)
+    expected = answer_with_maps(pad.model, pad.seen, pad.question)
+    assert pad.caption == expected.text != "" and pad.message == ""
+    assert decoded(pad.strip_png).shape[0] > len(expected.text) * 84  # a row of maps per character, 3× zoomed
+
+
+def test_a_new_question_answers_the_same_picture_again(pad, numbers):
+    pad.show_input(numbers[1])
+    pad.question = "Read it backwards."
+    assert pad.caption == answer_questions(pad.model, numbers[1:2], ["Read it backwards."])[0]
+    assert torch.equal(pad.seen, numbers[1])
+
+
+@pytest.mark.parametrize("question, words", [
+    ("Is there a ß?", "not in the vocabulary"), ("", "empty"), ("What is the sum of the digits? " * 3, "at most"),
+])
+def test_a_question_it_cannot_read_gets_a_message_not_an_error(pad, numbers, question, words):
+    pad.show_input(numbers[0])
+    pad.question = question
+    assert pad.caption == "" and pad.strip_png == b"" and pad.seen_png != b""
+    assert pad.message.startswith("The answerer cannot read this question") and words in pad.message
+    pad.question = "Read the number."  # and a good question answers again
+    assert pad.caption and pad.message == ""
+
+
+def test_a_captioner_or_a_reader_is_not_an_answerer():
+    with pytest.raises(ValueError, match="needs a question answerer"):
+        QuestionPad(captioner(4))
+
+
+def test_ask_the_picture_answers_the_picked_number_and_the_typed_question(numbers):
+    ask = AskThePicture(tiny_answerer(), numbers, question="How many digits are there?")
+    model = ask.pad.model
+    assert ask.pad.caption == answer_questions(model, numbers[:1], ["How many digits are there?"])[0]
+    ask.picked.value = 2
+    assert ask.pad.caption == answer_questions(model, numbers[2:3], ["How many digits are there?"])[0]
+    np.testing.assert_array_equal(decoded(ask.pad.seen_png), np.rint(numbers[2, 0].numpy() * 255))
+    ask.question.value = "Which digit is the largest?"
+    assert ask.pad.question == "Which digit is the largest?"
+    assert ask.pad.caption == answer_questions(model, numbers[2:3], ["Which digit is the largest?"])[0]
+
+
+def test_ask_the_picture_without_images_only_draws():
+    ask = AskThePicture(tiny_answerer())
+    assert not hasattr(ask, "picked") and ask.pad.caption == ""
+    assert "nothing written yet" in static_view(ask)["text/plain"]
+
+
+def test_the_static_view_shows_the_question_the_answer_and_the_maps(numbers):
+    ask = AskThePicture(tiny_answerer(), numbers)
+    bundle = static_view(ask)
+    assert repr(ask.pad.question) in bundle["text/plain"] and repr(ask.pad.caption) in bundle["text/plain"]
+    picture, seen = decoded(bundle["image/png"]), decoded(ask.pad.seen_png)
+    np.testing.assert_array_equal(picture[:84:3, :336:3, 0], seen)  # what the answerer saw, zoomed 3×, on top
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from crossmodal import load_answerer
+
+    return load_answerer()
+
+
+def test_the_shipped_answerer_answers_questions_about_a_test_number(shipped, mnist_test):
+    from crossmodal.questions import test_questions
+
+    test = test_questions("seen")
+    images = test.numbers.images[:8].float() / 255
+    ask = AskThePicture(shipped, images, question="What number is written?")
+    assert ask.pad.caption == test.numbers.texts[0]
+    ask.question.value = "How many digits are there?"
+    assert ask.pad.caption == str(len(test.numbers.texts[0]))
