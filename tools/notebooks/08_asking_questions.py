@@ -400,7 +400,9 @@ plt.show()
 from crossmodal.widgets import AskThePicture, enable_colab
 
 in_colab = enable_colab()
-AskThePicture(answerer, test.numbers.images[:100].float() / 255, question="What is the second digit?")
+ask = AskThePicture(answerer, test.numbers.images[:100].float() / 255, question="What is the second digit?")
+ask.picked.value = next(i for i, t in enumerate(test.numbers.texts[:100]) if len(t) == 4)  # one with a 2nd digit
+ask
 
 # %% [markdown]
 # ## Exercise — how well can a blind guess do?
