@@ -12,7 +12,7 @@ from .decoder import Decoder, KVCache
 from .emnist import load_emnist
 from .inputs import BlankImageError, preprocess_drawing, preprocess_number, to_image_batch
 from .model import Caption, Captioner
-from .pretrained import load_answerer, load_pretrained, load_reader
+from .pretrained import load_answerer, load_gpt2_eyes, load_pretrained, load_reader, load_text_lm
 from .tokenizer import build_char_tokenizer
 from .vit import TimmEncoder, VisionTransformer
 
@@ -24,6 +24,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",
     "MultiHeadAttention", "TimmEncoder", "VisionConfig", "VisionTransformer", "build_char_tokenizer", "caption_for",
-    "load_answerer", "load_emnist", "load_mnist", "load_pretrained", "load_reader", "preprocess_drawing",
+    "load_answerer", "load_emnist", "load_gpt2_eyes", "load_mnist", "load_pretrained", "load_reader", "load_text_lm",
+    "preprocess_drawing",
     "preprocess_number", "scaled_dot_product_attention", "set_fused_attention", "to_image_batch",
 ]

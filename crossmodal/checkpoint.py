@@ -169,18 +169,25 @@ def load_captioner(cls, folder, device="cpu"):
             expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
     except (ValueError, TypeError, ZeroDivisionError) as err:
         raise ValueError(f"{folder / CONFIG} does not describe a model that can be built: {err}") from None
-    _check_shapes(folder / WEIGHTS, expected)
+    check_shapes(folder / WEIGHTS, expected)
     model = cls(config, tokenizer)
-    try:
-        load_model(model, str(folder / WEIGHTS), strict=True)
-    except SafetensorError as err:
-        raise ValueError(f"{folder / WEIGHTS} is corrupt or truncated ({err}); save or download it again") from None
-    except RuntimeError as err:
-        raise ValueError(f"{folder / WEIGHTS} does not fit its config.json: {err}") from None
+    load_weights(model, folder / WEIGHTS)
     return model.to(device).eval()  # loading copies into the CPU parameters; then move them
 
 
-def _check_shapes(path, expected):
+def load_weights(model, path):
+    """Load a safetensors file into `model` (strict), or a ValueError naming the file: corrupt, or not this model's."""
+    try:
+        load_model(model, str(path), strict=True)
+    except SafetensorError as err:
+        raise ValueError(f"{path} is corrupt or truncated ({err}); save or download it again") from None
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit its config.json: {err}") from None
+
+
+def check_shapes(path, expected):
+    """Every tensor in the safetensors file at `path` has the shape `expected` names ({name: shape}), read from
+    its header alone; else a ValueError naming the file."""
     try:
         with safe_open(str(path), framework="pt") as f:
             found = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}

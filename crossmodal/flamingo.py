@@ -25,20 +25,25 @@ from the image into the tokens after it.
 
 Simplified from Flamingo: a linear projector instead of the Perceiver Resampler (49 patches are few enough
 to attend to all of them); one image per sequence, so every token sees every image token (Flamingo masks each
-token to the latest image before it); generation is greedy, with no KV cache (each step reruns the sequence).
+token to the latest image before it); generation is greedy.
 """
 
 import copy
+import inspect
 from contextlib import contextmanager
 
 import torch
 from torch import nn
+from transformers import GPT2LMHeadModel
 
 from .attention import MultiHeadAttention
 from .config import VisionConfig
 from .inputs import to_image_batch
 from .layers import Mlp, init_weights, pair
 from .vit import VisionTransformer
+
+# what GPT-2's forward calls its KV cache: `past_key_values`, renamed `cache` in recent transformers
+CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
 
 
 class GatedCrossAttentionLayer(nn.Module):
@@ -100,12 +105,17 @@ class Flamingo(nn.Module):
     """A frozen GPT2LMHeadModel that sees: vision encoder → projector → gated layers before every k-th block.
 
     lm: a transformers GPT2LMHeadModel (text_lm.build_text_lm). It is copied, so the caller's stays as it was.
-    encoder: a VisionTransformer (default: VisionConfig() at image_size) or a vit.TimmEncoder.
+    encoder: a VisionTransformer (default: VisionConfig() at image_size) or a vit.TimmEncoder, used as given
+    (not copied: e.g. a trained captioner's `encoder`).
     cross_attention_every: k, 1 … n_layer; gated: Flamingo's tanh gates (False: plain residuals).
     image_size, in_chans: the pictures the model is given (a timm encoder resizes them to its own size).
+    freeze_encoder: keep a pretrained encoder as it is, as Flamingo kept its NFNet (only projector and new
+    layers learn). freeze_lm=False trains the language model too: a from-scratch captioner of the same shape,
+    the control that never read a fact (eyes.py).
     """
 
-    def __init__(self, lm, encoder=None, cross_attention_every=2, gated=True, image_size=28, in_chans=1):
+    def __init__(self, lm, encoder=None, cross_attention_every=2, gated=True, image_size=28, in_chans=1,
+                 freeze_encoder=False, freeze_lm=True):
         super().__init__()
         n_layer, dim = lm.config.n_layer, lm.config.n_embd
         k = cross_attention_every
@@ -117,20 +127,25 @@ class Flamingo(nn.Module):
             VisionConfig(image_size=image_size, in_chans=in_chans))
         self.projector = nn.Linear(self.encoder.embed_dim, dim)  # to the LM's width
         self.lm = copy.deepcopy(lm)
-        for p in self.lm.parameters():
-            p.requires_grad_(False)  # frozen: what it learnt from text stays
-        self.lm.eval()  # and no dropout in it, ever (see train below)
+        self.cross_attention_every, self.freeze_encoder, self.freeze_lm = k, freeze_encoder, freeze_lm
+        for part, frozen in ((self.encoder, freeze_encoder), (self.lm, freeze_lm)):
+            for p in part.parameters():
+                p.requires_grad_(not frozen)  # frozen: what it learnt stays
         blocks = self.lm.transformer.h
         for i in range(k - 1, n_layer, k):
             blocks[i] = FlamingoLayer(GatedCrossAttentionLayer(dim, lm.config.n_head, gated=gated), blocks[i])
+        self.train()  # a new module trains, but the frozen parts never drop out (see train)
 
     def train(self, mode=True):
-        """The encoder, projector and new layers train; the frozen LM stays in eval mode (no dropout), so the
-        model's text loss stays the frozen LM's exactly while the gates are closed."""
+        """The projector, new layers (and what is not frozen) train; a frozen LM or encoder stays in eval mode
+        (no dropout), so the model's text loss stays the frozen LM's exactly while the gates are closed."""
         super().train(mode)
-        self.lm.eval()
-        for layer in self.flamingo_layers:
-            layer.xattn.train(mode)  # the new layers inside it do as asked
+        if self.freeze_encoder:
+            self.encoder.eval()
+        if self.freeze_lm:
+            self.lm.eval()
+            for layer in self.flamingo_layers:
+                layer.xattn.train(mode)  # the new layers inside it do as asked
         return self
 
     @property
@@ -147,7 +162,8 @@ class Flamingo(nn.Module):
         return torch.tanh(torch.cat([torch.cat([x.attn_gate, x.ffn_gate]) for x in xattns]).view(-1, 2).detach())
 
     def trainable_parameters(self):
-        """What learns: the vision encoder, the projector and the gated layers. Never the LM's weights."""
+        """What learns: the projector, the gated layers and the vision encoder unless frozen. Never the weights
+        of a frozen LM."""
         return [p for p in self.parameters() if p.requires_grad]
 
     @property
@@ -205,19 +221,30 @@ class Flamingo(nn.Module):
         return input_ids
 
     @torch.inference_mode()
-    def generate(self, images, prompt_ids, max_new_tokens=32, eos_id=None):
+    def generate(self, images, prompt_ids, max_new_tokens=32, eos_id=None, use_cache=True):
         """Greedy continuation: (B, T) prompt ids -> (B, new) ids, one image per row.
 
-        No KV cache: each step reruns the whole sequence (short sentences; the code stays obvious). The
-        image is encoded once. A row that wrote eos_id keeps writing it; the loop ends when all have.
+        The image is encoded once. With use_cache (GPT-2's own KV cache), each step runs
+        the newest token only: exact, because the LM's self-attention is causal and the gated layers work on
+        each position alone (their keys and values are the image's, which do not change). use_cache=False
+        reruns the whole sequence each step. A row that wrote eos_id keeps writing it; the loop ends when all
+        have.
         """
         ids = self._check_ids(prompt_ids)
         image_tokens = self.encode_images(images)
         if image_tokens.size(0) != ids.size(0):
             raise ValueError(f"got {image_tokens.size(0)} images for {ids.size(0)} prompts: give one image per row")
         start, done = ids.size(1), torch.zeros(ids.size(0), dtype=torch.bool, device=ids.device)
+        past = None
         for _ in range(min(max_new_tokens, self.lm.config.n_positions - start)):
-            next_id = self._lm(image_tokens, ids).logits[:, -1].argmax(dim=-1)  # (B,)
+            with self._looking_at(image_tokens):
+                if use_cache:  # the prompt once, then one token a step; GPT-2 counts positions from the cache
+                    new = ids if past is None else ids[:, -1:]
+                    out = self.lm(input_ids=new, use_cache=True, **{CACHE_ARGUMENT: past})
+                    past = out[CACHE_ARGUMENT]
+                else:
+                    out = self.lm(input_ids=ids, use_cache=False)
+            next_id = out.logits[:, -1].argmax(dim=-1)  # (B,)
             if eos_id is not None:
                 next_id = torch.where(done, eos_id, next_id)
                 done |= next_id == eos_id
@@ -225,4 +252,3 @@ class Flamingo(nn.Module):
             if done.all():
                 break
         return ids[:, start:]
-

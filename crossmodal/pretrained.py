@@ -5,7 +5,10 @@
 - the question answerer about such numbers (notebook 08), `load_answerer()`, in
   crossmodal/checkpoints/question-answerer/;
 - the three fusion designs trained side by side (notebook 09), `load_fusion(name)`, in
-  crossmodal/checkpoints/fusion-{cross,prefix,raw}/.
+  crossmodal/checkpoints/fusion-{cross,prefix,raw}/;
+- the language model that read facts about numbers (notebook 10, text_lm.py), `load_text_lm()`, in
+  crossmodal/checkpoints/text-lm/, and that LM given eyes (eyes.py), `load_gpt2_eyes()`, in
+  crossmodal/checkpoints/gpt2-eyes/.
 
 Each was trained by a recorded command (`python -m crossmodal.train`, or the fusion benchmark); the exact
 command and its measured results are in the README and in training.json beside the weights.
@@ -65,3 +68,36 @@ def load_fusion(name, device="cpu"):
 def fusion_record(name):
     """The benchmark's measurements of that design: accuracy per epoch, speed, cost, attention on ink."""
     return json.loads((fusion_dir(name) / "training.json").read_text())
+
+
+TEXT_LM_DIR = files("crossmodal") / "checkpoints" / "text-lm"
+EYES_DIR = files("crossmodal") / "checkpoints" / "gpt2-eyes"
+
+
+def load_text_lm(device="cpu"):
+    """(lm, tokenizer): the shipped tiny GPT-2 pretrained on facts.py's sentences (text only), eval mode, offline."""
+    from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers.utils import logging
+
+    from .text_lm import named_loss
+
+    bar = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # no "Loading weights" bar for a 2 MB file
+    try:
+        lm = GPT2LMHeadModel.from_pretrained(TEXT_LM_DIR, local_files_only=True)
+    finally:
+        if bar:
+            logging.enable_progress_bar()
+    return named_loss(lm).to(device).eval(), PreTrainedTokenizerFast.from_pretrained(TEXT_LM_DIR, local_files_only=True)
+
+
+def load_gpt2_eyes(device="cpu"):
+    """(model, tokenizer): the shipped text LM with gated cross-attention trained on captions (eyes.py)."""
+    from .eyes import load_eyes
+
+    return load_eyes(EYES_DIR, device)
+
+
+def eyes_record():
+    """How the shipped eyes were trained (command, loss and gates per step) and the transfer it measured."""
+    return json.loads((EYES_DIR / "training.json").read_text())

@@ -14,7 +14,11 @@ worked out); 600 steps, 2.5 minutes, 92.4%.
 """
 
 import argparse
+import json
 import math
+import sys
+import time
+from pathlib import Path
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
@@ -47,7 +51,14 @@ def build_text_lm(hub=False, texts=None, seed=0, **config):
             lm = GPT2LMHeadModel(tiny_config(len(tokenizer), **ids, **config))
     if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer needs a bos and an eos token: encode() puts one at each end of a text")
-    return lm.eval(), tokenizer
+    return named_loss(lm).eval(), tokenizer
+
+
+def named_loss(lm):
+    """The LM with its loss named: transformers cannot guess it from the class name "GPT2LMHeadModel" and
+    warns at the first loss otherwise. Returns lm."""
+    lm.loss_type = "ForCausalLM"
+    return lm
 
 
 def encode(tokenizer, texts, eos=True):
@@ -132,16 +143,28 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hub", action="store_true", help="start from the hub's GPT-2 (needs the internet)")
-    parser.add_argument("--out", help="folder to save the LM and its tokenizer in (save_pretrained)")
+    parser.add_argument("--out", help="folder to save the LM, its tokenizer and training.json in")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lm, tokenizer = build_text_lm(hub=args.hub, seed=args.seed)
-    pretrain(lm, tokenizer, args.steps, args.batch_size, args.lr, args.seed, log_every=max(1, args.steps // 10))
+    start = time.perf_counter()
+    losses = pretrain(lm, tokenizer, args.steps, args.batch_size, args.lr, args.seed,
+                      log_every=max(1, args.steps // 10))
+    seconds = time.perf_counter() - start
     seen = [f for f in all_facts() if f not in set(held_out_facts())]
-    print(f"facts right: trained {fact_accuracy(lm, tokenizer, seen):.1%}, "
-          f"held out {fact_accuracy(lm, tokenizer, held_out_facts()):.1%}")
+    accuracy = {"trained": fact_accuracy(lm, tokenizer, seen),
+                "held_out": fact_accuracy(lm, tokenizer, held_out_facts())}
+    print(f"facts right: trained {accuracy['trained']:.1%}, held out {accuracy['held_out']:.1%}")
     if args.out:
         lm.save_pretrained(args.out)
         tokenizer.save_pretrained(args.out)
+        record = {"command": "python -m crossmodal.text_lm " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                  "cpu": torch.backends.cpu.get_cpu_capability(), "facts_right": accuracy,
+                  "loss": [round(x, 4) for x in losses]}
+        (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

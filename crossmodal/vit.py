@@ -90,6 +90,7 @@ class VisionTransformer(nn.Module):
         stems = {"patch": PatchEmbed, "conv": ConvStem}
         if cfg.stem not in stems:
             raise ValueError(f"vision.stem must be one of {sorted(stems)}, got {cfg.stem!r}")
+        self.config = cfg  # what rebuilds it (e.g. eyes.save_eyes)
         self.patch_embed = stems[cfg.stem](cfg.image_size, cfg.patch_size, cfg.in_chans, cfg.dim)
         self.grid_size = self.patch_embed.grid_size  # (grid_h, grid_w)
         self.embed_dim = cfg.dim

@@ -177,3 +177,16 @@ def test_the_hub_path_runs_offline_on_a_tiny_random_gpt2(monkeypatch):
     model = Flamingo(lm, tiny_encoder(), cross_attention_every=1).eval()
     images = torch.rand(2, 1, 28, 28)
     assert (model(images, ids, labels=labels)[1] - lm(input_ids=ids, labels=labels).loss).abs() <= 1e-6
+
+
+def test_cached_generation_equals_rerunning_the_whole_sequence():
+    lm = tiny_lm(dropout=0.0)
+    model = Flamingo(lm, tiny_encoder(), cross_attention_every=2).eval()
+    with torch.no_grad():
+        for layer in model.flamingo_layers:  # open, so the image changes what is written
+            layer.xattn.attn_gate.fill_(2.0), layer.xattn.ffn_gate.fill_(1.0)
+    images, prompt = batch(T=5)
+    cached = model.generate(images, prompt, max_new_tokens=12)
+    assert torch.equal(cached, model.generate(images, prompt, max_new_tokens=12, use_cache=False))
+    assert not torch.equal(cached, model.generate(images.flip(0), prompt, max_new_tokens=12))  # the image matters
+    assert model.generate(images, prompt, max_new_tokens=40).shape == (4, 32 - 5)  # stops at the last position

@@ -16,7 +16,9 @@
 # - causal self-attention, and how to check that the future really is hidden;
 # - the GPT block and the GPT, with GPT-2's layout;
 # - proof: our GPT equals `crossmodal.Decoder` and Hugging Face's GPT-2 with the same weights;
-# - to train it on captions alone and **measure** what a blind model can do: ≈ 10% of captions right.
+# - to train it on captions alone and **measure** what a blind model can do: ≈ 10% of captions right;
+# - the KV cache: why causality lets generation keep every earlier key and value, and the position offset;
+#   you write the cached loop.
 
 # %%
 %matplotlib inline
@@ -375,6 +377,59 @@ check("expected exact match when sampling: about one in ten (9–11%)", 0.09 < e
 # That ≈ 10% is the baseline the captioner must beat.
 
 # %% [markdown]
+# ## 8. Writing faster: the KV cache
+#
+# `generate` above runs the whole sequence again for every new character: to write character t it
+# recomputes all t characters before it, in every layer. Almost all of that work gives the numbers of the
+# step before, and **causality** says why. Position i's self-attention reads positions ≤ i only, so appending
+# a character changes nothing at the earlier positions: not their outputs, and not their keys and values in
+# any layer. Keep each layer's keys and values (the **KV cache**), and run only the newest character at each
+# step: its query attends to the cached keys plus its own. Nothing is approximated; the logits are the same.
+#
+# One thing changes when the newest character runs alone: its **position**. It is the t-th character of the
+# caption, though it is the first (index 0) of its one-token input, so its position embedding is `wpe[t]`,
+# where t, the *offset*, is the number of characters already cached. Forget the offset and every character
+# reads as if it were the first.
+#
+# The library's decoder (section 5: the same model as ours) does this with a `KVCache`. Count the rows the
+# self-attention's key/value Linear (`attn.kv`) projects while writing ten captions, with and without it:
+
+# %%
+from crossmodal import KVCache
+lib.load_state_dict(gpt.state_dict(), strict=True)  # section 5's crossmodal.Decoder, with the trained weights
+rows = []
+hooks = [block.attn.kv.register_forward_hook(lambda m, inputs, out: rows.append(inputs[0].shape[:-1].numel()))
+         for block in lib.blocks]
+
+
+@torch.no_grad()
+def lib_greedy(n, use_cache, steps=26):
+    tokens, cache = torch.full((n, 1), tokenizer.bos_token_id), KVCache(len(lib.blocks)) if use_cache else None
+    for _ in range(steps):
+        new = tokens[:, -1:] if use_cache and cache.length else tokens  # with a cache: the newest token only
+        next_id = lib(new, cache=cache)[:, -1].argmax(dim=-1)  # the cache knows the offset: cache.length
+        tokens = torch.cat([tokens, next_id[:, None]], dim=1)
+    return tokens
+
+
+written = {}
+for use_cache in [False, True]:
+    rows.clear()
+    written[use_cache] = lib_greedy(10, use_cache)
+    print(f"use_cache={use_cache!s:5}: 26 steps, {sum(rows):,} rows through the key/value Linears")
+for hook in hooks:
+    hook.remove()
+assert torch.equal(written[False], written[True])
+print("the same captions either way")
+
+# %% [markdown]
+# 10 captions × 2 layers × (1 + 2 + … + 26) = 7,020 rows without the cache; 10 × 2 × 26 = 520 with it. The
+# cost of a step no longer grows with the length of what was written, only the attention itself does (one
+# query against t keys). The captioner's generation (`Captioner.generate`) caches the image's keys and values
+# as well: they never change while a caption is written (notebook 04). Exercise 3 below has you write the
+# cached loop yourself.
+
+# %% [markdown]
 # ## Exercises
 #
 # Each exercise cell runs the provided solution (collapsed just above it) so the notebook runs top to
@@ -430,6 +485,47 @@ assert measured >= mine, "a model's loss cannot be below the entropy of what it 
 print("Exercise 2 ✓")
 
 # %% [markdown]
+# ### Exercise 3 — the cached loop
+#
+# Write `my_cached_logits(gpt, tokens)`: feed `tokens` (B, T) to our own `gpt` **one position at a time**,
+# keeping each block's keys and values, and return the logits of every position, (B, T, vocab). Notebook 01's
+# `MultiHeadAttention` takes a cache: `block.attn(h, is_causal=True, kv_cache=kv, use_cache=True)` returns
+# `(out, kv, weights)`, with this call's keys and values appended to `kv` (start with `kv = None`). Mind the
+# offset. The check compares with `gpt(tokens)`, which reads all positions at once.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_cached_logits(gpt, tokens):
+    caches = [None] * len(gpt.blocks)  # per block: (keys, values), each (B, H, positions so far, hd)
+    logits = []
+    for t in range(tokens.size(1)):
+        x = gpt.wte(tokens[:, t : t + 1]) + gpt.wpe.weight[t]  # (B, 1, dim): the t-th token at position t
+        for i, block in enumerate(gpt.blocks):
+            out, caches[i], _ = block.attn(block.ln_1(x), is_causal=True, kv_cache=caches[i], use_cache=True)
+            x = x + out  # the one query read every cached key and its own
+            x = x + block.mlp(block.ln_2(x))
+        logits.append(gpt.lm_head(gpt.ln_f(x)))  # (B, 1, vocab)
+    return torch.cat(logits, dim=1)  # (B, T, vocab)
+
+# %%
+def my_cached_logits(gpt, tokens):
+    return solution_cached_logits(gpt, tokens)  # ← replace with your code
+
+
+seen = []  # how many positions each call of the first block's attention ran
+hook = gpt.blocks[0].attn.q.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].size(1)))
+with torch.no_grad():
+    mine = my_cached_logits(gpt, inputs)
+hook.remove()
+with torch.no_grad():
+    diff = (mine - gpt(inputs)).abs().max().item()
+assert set(seen) == {1}, f"each call should run one position; calls ran {sorted(set(seen))}"
+assert mine.shape == (10, 26, len(tokenizer)), f"expected logits (10, 26, {len(tokenizer)}), got {tuple(mine.shape)}"
+assert diff <= 1e-4, f"the logits differ by {diff:.2e}: is the t-th token's position embedding wpe[t]?"
+print("cached = all at once, to float precision (≤ 1e-4)")
+print("Exercise 3 ✓")
+
+# %% [markdown]
 # ## Summary
 #
 # - A character tokenizer maps each character to an id, with `<pad>`, `<bos>`, `<eos>`, `<unk>`; as a
@@ -438,6 +534,8 @@ print("Exercise 2 ✓")
 #   plus that mask. Ours equals `crossmodal.Decoder` and GPT-2.
 # - Trained on captions alone, it writes the sentence flawlessly and is right about the digit about one time
 #   in ten — greedy or sampled — because the digit is simply not in its input.
+# - Causality makes the KV cache exact: earlier positions never change, so their keys and values are kept, and
+#   each step runs the newest token alone, at its position offset.
 #
 # **Next:** [04 · Cross-attention](04_cross_attention.ipynb) — give the decoder a way to look at the
 # image's patches, without disturbing what it already knows.

@@ -7,8 +7,8 @@
 # the text being written, the *keys* and *values* from the image's patches. We build it from scratch,
 # draw its shapes, put it inside a decoder block between self-attention and the MLP, and prove that the
 # result is exactly `crossmodal`'s decoder and transformers' GPT-2 with `add_cross_attention=True`.
-# Then the two ideas the big vision-language models add: the **tanh gate** of Flamingo and
-# Llama 3.2 Vision, and the **cache** that computes the image's keys and values only once.
+# Last, you assemble a whole captioner from your own parts and prove it writes exactly what the library's
+# trained captioner writes.
 
 
 # %% [markdown]
@@ -19,9 +19,8 @@
 # - what it cannot do on its own: mix characters, or know where a patch is;
 # - a decoder block that looks: causal self-attention → cross-attention → MLP;
 # - cross-attention in every k-th layer only, as Flamingo and Llama 3.2 Vision do;
-# - the tanh gate: a closed gate makes the captioner *exactly* the blind decoder — and what that costs when
-#   training from scratch (measured);
-# - the cross-attention KV cache: the image's keys and values are computed once per caption;
+# - your captioner, assembled from your parts: ViT → projector → your blocks, equal to `crossmodal.Captioner`
+#   with the shipped weights;
 # - proof: our block = `crossmodal.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with cross-attention.
 #
 # It trains nothing, and runs top to bottom in well under a minute on a laptop CPU.
@@ -230,7 +229,7 @@ assert diff <= 1e-5
 #
 # `crossmodal.MultiHeadAttention` (notebook 01) is already a cross-attention: pass the image as `context`.
 # It packs keys and values into one Linear, `kv` — they are both computed from the image, so one matmul
-# does both, and section 10 will cache its result. PyTorch's `nn.MultiheadAttention` takes
+# does both, and generation can cache its result (notebook 03, section 8). PyTorch's `nn.MultiheadAttention` takes
 # `(query, key, value)` separately: `ref(x, memory, memory)`. Copy the same numbers into each:
 
 # %%
@@ -404,198 +403,101 @@ print(f"logits {tuple(mine.shape)}; max |crossmodal.Decoder − GPT-2| = {diff:.
 assert diff <= 1e-4
 
 # %% [markdown]
-# ## 9. The tanh gate: a captioner that starts blind
+# ## 9. Your captioner, assembled
 #
-# Flamingo (and after it Llama 3.2 Vision) adds cross-attention to a language model that is **already
-# trained** on text, and freezes it. A freshly initialised cross-attention would add noise to every residual
-# stream and wreck what the language model knows on the first step. The fix is a learnable scalar α per
-# layer, starting at 0:
+# Every part of a captioner is now yours: the ViT of notebook 02 (the library's `VisionTransformer`, which
+# notebook 02 proved equal to yours and to timm's), a linear projector from its width to the decoder's, and
+# a decoder made of this notebook's `SeeingBlock`s with notebook 03's embeddings, final LayerNorm and tied
+# `lm_head`. Put them together:
 #
-# $$x \leftarrow x + \tanh(\alpha)\,\text{cross\_attn}(\text{ln}(x), m)$$
+# ```
+# images (B, 1, 28, 28) → normalise → encoder → projector → memory (B, 49, dim)
+# tokens (B, T) → wte + wpe → SeeingBlock(·, memory) × depth → ln_f → lm_head → logits (B, T, vocab)
+# ```
 #
-# With α = 0 the term is exactly zero: the block *is* the text-only block, and training opens the gate as
-# far as the image helps. (Flamingo and Llama 3.2 gate a whole cross-attention layer — attention *and* its own
-# MLP, each with a gate; transformers' `MllamaCrossAttentionDecoderLayer` starts both at zero. We gate the
-# cross-attention term.) `DecoderConfig(gated=True)` gives each block a `gate` parameter, initialised to 0.
-# At initialisation, the captioner cannot tell two images apart:
-
-# %%
-def captioner(gated, seed=0, **decoder):
-    torch.manual_seed(seed)
-    return Captioner.for_mnist(CaptionerConfig(decoder=DecoderConfig(gated=gated, **decoder)))
-
-
-gated, ungated = captioner(gated=True), captioner(gated=False)
-print("gates:", [b.gate.item() for b in gated.decoder.blocks])
-same = {n: p for n, p in ungated.named_parameters()}
-assert all(torch.equal(p, same[n]) for n, p in gated.named_parameters() if not n.endswith(".gate"))  # same seed
-two = test_images[:2]
-print("two test images, showing", test_labels[:2].tolist())
-prompt = torch.tensor([[gated.config.bos_id]] * 2)  # (2, 1): both start writing
-with torch.no_grad():
-    for name, m in [("gated", gated), ("ungated", ungated)]:
-        logits = m(two, prompt)  # (2, 1, vocab)
-        print(f"{name:8s} max |logits(image 0) − logits(image 1)| = {(logits[0] - logits[1]).abs().max():.1e}")
-    assert torch.equal(gated(two, prompt)[0], gated(two, prompt)[1])  # bit for bit: the image has no effect
-    assert torch.equal(gated(two, prompt), gated.decoder(prompt))  # = the decoder run with no image at all
-
-# %% [markdown]
-# Both captioners have the same weights apart from the gates (same seed), yet the gated one gives the two
-# different digits *identical* logits — bit for bit the logits of its decoder run with no image at all
-# (`memory=None` skips the cross-attention): a blind decoder, like notebook 03's.
+# ### Exercise 2 — the forward pass
 #
-# ### Exercise 2 — who learns on the first step?
-#
-# With the gates closed, the image has no effect on the loss. So which parts of the gated captioner get a
-# **zero gradient** on the first training step? Choose from the names below and put your answer in
-# `my_zero_gradient`. The check computes one real gradient.
+# `MyCaptioner` below has every part; write its `forward(images, tokens)`. The pixels are normalised with
+# MNIST's mean and std first (the encoder's `mean` and `std`). The check loads the weights of the captioner
+# shipped with the package (notebook 05 trains one like it) into your model and compares the logits.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
-# The whole road from the image to the loss passes through tanh(gate) · cross_attn(...) = 0 · (...):
-# everything before the gate on that road gets no gradient. The gate itself does: d tanh(α)/dα = 1 at 0,
-# times the (non-zero) cross-attention output. So the gate opens first, and only then can the rest learn.
-solution_zero_gradient = {"encoder", "projector", "cross_attn", "ln_cross"}
+def solution_forward(self, images, tokens):
+    x = (images - self.encoder.mean[0]) / self.encoder.std[0]  # (B, 1, 28, 28), MNIST's normalisation
+    memory = self.projector(self.encoder.forward_features(x))  # (B, 49, 64) -> (B, 49, dim)
+    x = self.wte(tokens) + self.wpe.weight[: tokens.size(1)]  # (B, T, dim)
+    for block in self.blocks:
+        x = block(x, memory)
+    return self.lm_head(self.ln_f(x))  # (B, T, vocab)
 
 # %%
-PARTS = {  # name → which parameters it covers
-    "encoder": lambda n: n.startswith("encoder."),
-    "projector": lambda n: n.startswith("projector."),
-    "token embeddings": lambda n: n.startswith("decoder.wte."),
-    "self_attn": lambda n: n.startswith("decoder.") and ".attn." in n,
-    "ln_cross": lambda n: ".ln_cross." in n,
-    "cross_attn": lambda n: ".cross_attn." in n,
-    "gate": lambda n: n.endswith(".gate"),
-    "mlp": lambda n: n.startswith("decoder.") and ".mlp." in n,
-}
-my_zero_gradient = solution_zero_gradient  # ← replace with a set of names from PARTS
+class MyCaptioner(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        v, d = config.vision, config.decoder
+        self.encoder = crossmodal.VisionTransformer(v)  # notebook 02
+        self.projector = nn.Linear(v.dim, d.dim)
+        self.wte, self.wpe = nn.Embedding(d.vocab_size, d.dim), nn.Embedding(d.block_size, d.dim)  # notebook 03
+        self.blocks = nn.ModuleList(SeeingBlock(d.dim, d.num_heads) for _ in range(d.depth))  # this notebook
+        self.ln_f = nn.LayerNorm(d.dim)
+        self.lm_head = nn.Linear(d.dim, d.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied, as in notebook 03
+
+    def forward(self, images, tokens):
+        return solution_forward(self, images, tokens)  # ← replace with your code
+
+
+shipped = crossmodal.load_pretrained()
+mine = MyCaptioner(shipped.config).eval()
+weights = {}
+for name, tensor in shipped.state_dict().items():
+    name = name.removeprefix("decoder.")
+    if ".cross_attn.kv." in name:  # the library packs keys and values in one Linear; yours has two
+        k, v = tensor.chunk(2)
+        weights[name.replace(".kv.", ".k.")], weights[name.replace(".kv.", ".v.")] = k, v
+    else:
+        weights[name] = tensor
+mine.load_state_dict(weights, strict=True)  # every tensor has its place, none is left over
 
 from crossmodal.data import caption_tokens
 
-targets = caption_tokens(gated.tokenizer)[test_labels[:8]]  # (8, L): <bos> caption <eos> <pad>…
-_, loss = gated(test_images[:8], targets[:, :-1], targets[:, 1:])
-gated.zero_grad()
-loss.backward()
-zero = {part for part, covers in PARTS.items()
-        if all(p.grad is None or p.grad.abs().max() == 0 for n, p in gated.named_parameters() if covers(n))}
-assert set(my_zero_gradient) <= set(PARTS), f"unknown names: {set(my_zero_gradient) - set(PARTS)}"
-assert set(my_zero_gradient) == zero, "not quite: follow the path from each part to the loss through tanh(0) = 0"
-print("gate gradients:", [f"{b.gate.grad.item():.2e}" for b in gated.decoder.blocks])
-print("Exercise 2 ✓ — zero gradient:", sorted(zero))
-
-# %% [markdown]
-# ### What the gate costs when training from scratch
-#
-# For a pretrained, frozen language model the gate is protection. Our captioner has no pretrained anything:
-# decoder and ViT start from random weights together, and there is no knowledge to protect. The closed gate
-# then only delays learning: Exercise 2 showed that on the first step nothing on the image's side learns, and
-# after it the ViT and the cross-attention still only see gradients scaled by tanh(gate), which starts
-# near 0. We measured what that costs with two trainings that differ only in `gated` (the same seed, data
-# order and learning-rate schedule), the recipe `python -m crossmodal.train` had before the records of its
-# README (`--vision.stem patch --lr 2e-3 --augment-strokes false`, seed 0, the full 60,000 training images),
-# evaluated on all 10,000 test images (measured once on a 2-core CPU; the command is in the README's results):
-#
-# | epochs | gated | ungated |
-# |---|---|---|
-# | 1 | 48.1% | 88.5% |
-# | 2 | 85.2% | 94.1% |
-#
-# The gated captioner catches up, slowly. That is why `DecoderConfig`'s default is `gated=False`. Keep
-# `gated=True` for what it was invented for: bolting cross-attention onto a language model that already
-# knows how to write, where a closed gate means the model starts out writing exactly as well as before.
-# To run the race yourself (about three minutes an epoch on a 2-core CPU, each):
-#
-# ```
-# python -m crossmodal.train --epochs 1 --vision.stem patch --lr 2e-3 --augment-strokes false --decoder.gated true --out runs/gated
-# python -m crossmodal.train --epochs 1 --vision.stem patch --lr 2e-3 --augment-strokes false --decoder.gated false --out runs/ungated
-# ```
-
-# %% [markdown]
-# ## 10. The cross-attention KV cache
-#
-# A caption is written one character at a time: 26 decoder calls for *"This is the number seven."* plus its
-# `<eos>`. Without a cache, call t re-reads all t characters so far; and every call projects the image's 49
-# patches to keys and values again in every cross-attention layer — though the image has not changed.
-# `crossmodal.KVCache` remembers, per layer:
-#
-# - `self_kv`: the keys/values of every character so far, (B, H, T, hd) — it grows by one each step, so each
-#   call only has to process the newest character;
-# - `cross_kv`: the image's keys/values, (B, H, N, hd) — computed on the first call and reused as is.
-#
-# We count how many rows the key/value Linears (`kv`) process, with and without the cache, using the
-# captioner shipped with the package (notebook 05 trains one like it), whose captions of these four test
-# images are the same on every computer:
-
-# %%
-model = crossmodal.load_pretrained()
-rows = {}
-
-
-def count_rows(name):
-    def hook(module, inputs, output):
-        rows[name] = rows.get(name, 0) + inputs[0].shape[:-1].numel()  # vectors projected: B × positions
-    return hook
-
-
-hooks = [b.attn.kv.register_forward_hook(count_rows("self")) for b in model.decoder.blocks]
-hooks += [b.cross_attn.kv.register_forward_hook(count_rows("cross")) for b in model.decoder.blocks]
-images4 = test_images[:4]
-generated = {}
-for use_cache in [False, True]:
-    rows.clear()
-    generated[use_cache] = model.generate(images4, use_cache=use_cache)
-    steps = generated[use_cache].size(1)
-    print(f"use_cache={use_cache!s:5}: {steps} decoder calls; rows through kv — "
-          f"self-attention {rows['self']:,}, cross-attention {rows['cross']:,}")
-for h in hooks:
-    h.remove()
-assert torch.equal(generated[False], generated[True])
-print("same captions either way:", model.decode(generated[True]))
-
-# %% [markdown]
-# Same captions, a fraction of the work: with the cache, the image's keys and values are computed once per
-# layer (4 images × 49 patches × 2 layers), instead of once per step. Here is what the cache holds after
-# writing a caption:
-
-# %%
+tokens = caption_tokens(shipped.tokenizer)[test_labels[:8]][:, :-1]  # (8, L - 1): <bos> + each true caption
 with torch.no_grad():
-    memory4 = model.encode_images(images4)  # (4, 49, dim)
-    cache = KVCache(model.config.decoder.depth)
-    model.decoder(torch.tensor([[model.config.bos_id]] * 4), memory4, cache)  # <bos>
-    for _ in range(5):  # five more characters, one at a time
-        model.decoder(torch.randint(4, 20, (4, 1)), memory4, cache)
-for layer in range(model.config.decoder.depth):
-    print(f"layer {layer}: self_kv keys {tuple(cache.self_kv[layer][0].shape)}, "
-          f"cross_kv keys {tuple(cache.cross_kv[layer][0].shape)}   (B, H, positions, hd)")
-print("cache.length =", cache.length)
+    diff = (mine(test_images[:8], tokens) - shipped(test_images[:8], tokens)).abs().max().item()
+assert diff <= 1e-4, "not yet: normalise, encode, project, embed with positions, run the blocks, ln_f, lm_head"
+print("MyCaptioner = crossmodal.Captioner, to float precision (≤ 1e-4)")
+print("Exercise 2 ✓")
 
 # %% [markdown]
-# ### Exercise 3 — count the rows
-#
-# Write `my_self_rows(B, steps, depth, use_cache)`: how many rows the self-attention `kv` Linears process
-# in `steps` decoder calls for B images, over all `depth` layers, with and without the cache. (Without the
-# cache, call t re-reads all t tokens so far.) The check compares your formula with the counts above.
-
-# %% [solution]
-# Solution (collapsed: click to expand)
-def solution_self_rows(B, steps, depth, use_cache):
-    per_layer = steps if use_cache else steps * (steps + 1) // 2  # 1 + 1 + … or 1 + 2 + … + steps
-    return B * per_layer * depth
+# Same logits, so it writes the same captions. Greedy decoding, as in notebook 03, with your model:
 
 # %%
-def my_self_rows(B, steps, depth, use_cache):
-    return solution_self_rows(B, steps, depth, use_cache)  # ← replace with your code
+@torch.no_grad()
+def greedy_captions(model, images, max_len=30):
+    tokens = torch.full((len(images), 1), shipped.config.bos_id)  # (B, 1): <bos>
+    for _ in range(max_len):
+        next_id = model(images, tokens)[:, -1].argmax(dim=-1)  # (B,)
+        tokens = torch.cat([tokens, next_id[:, None]], dim=1)
+    return [text.split("<eos>")[0] for text in shipped.tokenizer.batch_decode(tokens[:, 1:])]
 
 
-for use_cache in [False, True]:
-    rows.clear()
-    hooks = [b.attn.kv.register_forward_hook(count_rows("self")) for b in model.decoder.blocks]
-    steps = model.generate(images4, use_cache=use_cache).size(1)
-    for h in hooks:
-        h.remove()
-    mine = my_self_rows(4, steps, model.config.decoder.depth, use_cache)
-    assert mine == rows["self"], f"use_cache={use_cache}: your formula gives {mine}, the model processed {rows['self']}"
-print("Exercise 3 ✓")
+for digit, caption in zip(test_labels[:4].tolist(), greedy_captions(mine, test_images[:4])):
+    print(f"a test {digit}: {caption!r}")
+
+# %% [markdown]
+# Two more ideas complete the cross-attention decoders of real systems, and each has a better home:
+#
+# - **Generation caches the image.** A caption is written one character at a time, and the image does not
+#   change: its keys and values in every cross-attention layer can be computed once and kept, as the
+#   keys and values of the text written so far can. Notebook 03, section 8, builds that cache (the KV
+#   cache) for the text; `crossmodal.KVCache` keeps the image's as `cross_kv` beside it, and
+#   `Captioner.generate(use_cache=True)` uses both.
+# - **The tanh gate.** Flamingo and Llama 3.2 Vision add cross-attention to a language model that already
+#   knows how to write, behind a gate that starts closed, so that the model starts out exactly as the
+#   language model was. Our captioner learns to write and to see at the same time and has nothing to
+#   protect; [notebook 10](10_gpt2_eyes.ipynb) gives a pretrained GPT-2 eyes, where the gate matters and
+#   is measured. (`DecoderConfig(gated=True)` adds one to this decoder's cross-attention too.)
 
 # %% [markdown]
 # ## Summary
@@ -608,10 +510,10 @@ print("Exercise 3 ✓")
 #   stream. Ours = `crossmodal.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with
 #   `add_cross_attention=True`, to float precision.
 # - `cross_attention_every=k` puts cross-attention in every k-th layer only, as Flamingo and Llama 3.2 Vision do.
-# - The tanh gate starts closed: the captioner then *is* the blind decoder, and nothing on the image's side
-#   learns until the gate opens. It protects a pretrained language model; trained from scratch, it only slows
-#   learning, so our default is `gated=False`.
-# - During generation the image's keys and values are computed once and cached.
+# - Your parts make a whole captioner: the ViT, a projector and your blocks, with the shipped weights, give
+#   `crossmodal.Captioner`'s logits and write its captions.
+# - Two ideas wait elsewhere: the KV cache (notebook 03; the image's keys and values are cached too) and
+#   Flamingo's tanh gate, which matters once the language model is pretrained (notebook 10).
 #
 # **Next:** [05 · Training the captioner](05_train_captioner.ipynb) — train the whole captioner on MNIST, watch
 # its loss fall, measure what it gets right and wrong, and compare it with the blind decoder and the shipped

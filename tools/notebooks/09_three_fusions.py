@@ -480,6 +480,9 @@ print("Exercise ✓ — your formula counts every design's cache")
 # - A prefix model's maps are part of one softmax shared with the text: renormalised over the patches they
 #   look like cross-attention maps, and the share they came from has to be reported beside them.
 #
+# **Next:** [10 · Giving GPT-2 eyes](10_gpt2_eyes.ipynb) — cross-attention as Flamingo meant it: gated layers in a
+# *pretrained*, frozen language model, and what it read in text, used about a picture.
+#
 # ## References
 #
 # - Alayrac et al. (2022), [Flamingo: a Visual Language Model for Few-Shot Learning](https://arxiv.org/abs/2204.14198)

@@ -1,0 +1,512 @@
+# %% [markdown]
+# # 10 · Giving GPT-2 eyes
+#
+# Every captioner in this series so far learnt to write *and* to see from nothing but MNIST's captions:
+# all it knows about seven is that a seven is called "seven". Real multimodal models start elsewhere: from a
+# **language model already trained on text**, Chinchilla for Flamingo, Llama 3.1 for Llama 3.2 Vision. The
+# reason is not fluency alone. A language model knows things, and once it can see, **what it learnt from text
+# becomes usable about images**.
+#
+# This notebook makes that claim measurable at a size a laptop trains. A small GPT-2 (transformers'
+# `GPT2LMHeadModel`) has read sentences like "the number after seven is eight." and "seven is odd." and never
+# an image. We freeze it, insert Flamingo's **gated cross-attention** layers between its blocks, train only
+# the new layers on MNIST's captions ("This is the number seven.") and then ask about pictures what only the
+# text ever said.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - Flamingo's GATED XATTN-DENSE layer from scratch: tanh-gated cross-attention, then a tanh-gated
+#   feed-forward, proven equal to `crossmodal.flamingo`'s;
+# - how the layers go *between* a frozen GPT-2's blocks, and why a gate that starts at 0 makes the model at
+#   initialisation exactly the language model (proved against transformers' GPT-2);
+# - who learns first when the gates are closed (an exercise), and the gates opening during training;
+# - **transfer**: a fact read in text applied to a picture, at two levels, against a captioner of the same
+#   shape that never read a fact, and against chance;
+# - that the language model is bit for bit unchanged after all of it.
+
+# %%
+%matplotlib inline
+%config InlineBackend.figure_format = "png"
+import matplotlib.pyplot as plt
+import torch
+
+from crossmodal import viz
+from crossmodal.checks import check  # states a claim about a measured result
+from crossmodal.data import caption_for
+from crossmodal.eyes import caption_batch, train_on_captions
+from crossmodal.facts import all_facts, corpus, held_out_facts
+from crossmodal.flamingo import Flamingo, GatedCrossAttentionLayer
+from crossmodal.pretrained import eyes_record, load_gpt2_eyes, load_pretrained, load_text_lm
+from crossmodal.text_lm import complete, encode, fact_accuracy
+from crossmodal.transfer import KINDS, continue_text, measure_transfer
+
+torch.manual_seed(0)
+torch.set_num_threads(2)  # fixed, so every run gives the same numbers
+plt.rcParams["figure.dpi"] = 100
+
+train_images, train_digits = crossmodal.load_mnist(train=True)
+test_images, test_digits = crossmodal.load_mnist(train=False)
+lm, tokenizer = load_text_lm()  # the shipped text-only LM
+print(f"GPT2LMHeadModel: {lm.config.n_layer} blocks of width {lm.config.n_embd}, {lm.config.n_positions} positions, "
+      f"{sum(p.numel() for p in lm.parameters()):,} parameters; {len(tokenizer)} tokens (one per character)")
+
+# %% [markdown]
+# ## 1. A language model that has read about numbers
+#
+# `crossmodal.facts` is a small grammar of true sentences about the numbers zero to eighteen, written as
+# words: successors, predecessors, sums of two digits, odd and even, and one family that starts with a
+# caption and says one more thing about "it". None of them ever came with a picture.
+
+# %%
+generator = torch.Generator().manual_seed(0)
+for sentence in corpus(6, generator):
+    print("  ", sentence)
+print(f"{len(all_facts())} sentences in the grammar; {len(held_out_facts())} are held out of training, e.g.:")
+print("  ", held_out_facts()[0], "|", held_out_facts()[-1])
+
+# %% [markdown]
+# The shipped language model was trained on these sentences alone (`python -m crossmodal.text_lm`, the
+# command and its record in `crossmodal/checkpoints/text-lm/training.json`). Asked to finish a sentence, it
+# answers from memory:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy answers of a trained model: a near tie can fall the other way on another CPU; checked below)
+for prompt in ["the number after seven is", "seven is", "four plus three is",
+               "This is the number two. The number before it is"]:
+    print(f"{prompt!r:55} → {complete(lm, tokenizer, prompt)!r}")
+trained_facts = [f for f in all_facts() if f not in set(held_out_facts())]
+known = fact_accuracy(lm, tokenizer, trained_facts)
+held_out = fact_accuracy(lm, tokenizer, held_out_facts())
+print(f"last word right: {known:.1%} of the {len(trained_facts)} trained facts, "
+      f"{held_out:.1%} of the {len(held_out_facts())} held out")
+
+# %%
+check("it knows over 95% of the facts it read", known > 0.95, f"{known:.1%}")
+check("and almost none it never read (under 10%)", held_out < 0.1, f"{held_out:.1%}")
+
+# %% [markdown]
+# It learnt its facts by heart: the held-out sums (never read) are not worked out, and neither are the
+# caption sentences of the two held-out digits, three and eight. Keep those two digits in mind: what the
+# model never read, it cannot transfer to a picture either.
+#
+# With the internet (Colab), the same code takes the real GPT-2 (124M parameters) and its BPE tokenizer:
+#
+# ```python
+# lm, tokenizer = crossmodal.text_lm.build_text_lm(hub=True)            # downloads "gpt2"
+# encoder = crossmodal.vit.TimmEncoder("vit_small_patch16_224", pretrained=True)      # or, with the clip extra:
+# encoder = crossmodal.clip_encoder.OpenClipEncoder("ViT-B-32-quickgelu", pretrained="openai")
+# model = Flamingo(lm, encoder, cross_attention_every=4, freeze_encoder=True)
+# ```
+#
+# Everything below runs unchanged on those parts; each encoder normalises with its own mean and std (timm's
+# or OpenCLIP's preprocessing config), not MNIST's.
+
+# %% [markdown]
+# ## 2. The gated cross-attention layer, from scratch
+#
+# Flamingo (Alayrac et al. 2022, figure 4) inserts a new layer before some of the frozen LM's blocks. It
+# reads the image with cross-attention, then thinks about what it read with a feed-forward network, and
+# each of the two adds its result to the residual stream through a **tanh gate**:
+#
+# $$x \leftarrow x + \tanh(\alpha_\text{attn})\,\text{CrossAttn}(\text{LN}(x), \text{image})$$
+# $$x \leftarrow x + \tanh(\alpha_\text{ffn})\,\text{FFN}(\text{LN}(x))$$
+#
+# with both α starting at **0**. (Llama 3.2 Vision does the same: transformers' Mllama calls them
+# `cross_attn_attn_gate` and `cross_attn_mlp_gate`.) Written out with notebook 01's attention:
+
+# %%
+def gated_xattn_dense(x, image_tokens, layer):
+    """Flamingo's GATED XATTN-DENSE with the weights of `layer`: x (B, T, D), image_tokens (B, N, D)."""
+    a, H = layer.attn, layer.attn.num_heads
+    heads = lambda t: t.unflatten(-1, (H, -1)).transpose(1, 2)  # (B, S, D) -> (B, H, S, D / H)  # noqa: E731
+    q = heads(a.q(layer.norm_attn(x)))  # the text asks ...
+    k, v = (heads(t) for t in a.kv(image_tokens).chunk(2, dim=-1))  # ... the image answers
+    read, _ = crossmodal.scaled_dot_product_attention(q, k, v)  # (B, H, T, D / H): no causal mask
+    read = a.proj(read.transpose(1, 2).flatten(2))  # (B, T, D)
+    x = x + torch.tanh(layer.attn_gate) * read
+    return x + torch.tanh(layer.ffn_gate) * layer.ffn(layer.norm_ffn(x))
+
+
+torch.manual_seed(1)
+layer = GatedCrossAttentionLayer(dim=96, num_heads=4)
+x, image_tokens = torch.randn(2, 7, 96), torch.randn(2, 49, 96)
+print("closed gates change nothing:", torch.equal(gated_xattn_dense(x, image_tokens, layer), x))
+with torch.no_grad():
+    layer.attn_gate.fill_(0.7), layer.ffn_gate.fill_(-0.3)  # opened, so the check below means something
+diff = (gated_xattn_dense(x, image_tokens, layer) - layer(x, image_tokens)).abs().max().item()
+print(f"opened: max |from scratch − crossmodal.flamingo| = {diff:.1e}")
+assert diff <= 1e-6
+
+# %% [markdown]
+# ## 3. Inserting the layers into a frozen GPT-2
+#
+# `Flamingo(lm, encoder, cross_attention_every=k)` copies the LM, freezes it, and wraps every k-th of its
+# blocks in a `FlamingoLayer`: the gated layer runs, then the block. The eyes are the ViT encoder of
+# notebook 05's captioner, frozen too, as Flamingo froze its pretrained vision encoder; a linear projector
+# takes its 64-wide patch embeddings to the LM's width of 96. Only the projector and the gated layers learn.
+
+# %%
+encoder = load_pretrained().encoder  # notebook 05's ViT: 49 patch embeddings per digit
+torch.manual_seed(0)
+model = Flamingo(lm, encoder, cross_attention_every=2, freeze_encoder=True)
+print("blocks with a gated layer before them:",
+      [i for i, block in enumerate(model.lm.transformer.h) if hasattr(block, "xattn")])
+count = lambda params: sum(p.numel() for p in params)  # noqa: E731
+for part in ["encoder", "projector", "lm"]:
+    params = list(getattr(model, part).parameters())
+    print(f"{part:10s} {count(params):>8,} parameters, {count(p for p in params if p.requires_grad):>8,} trainable")
+
+# %% [markdown]
+# The gated layers live inside `lm` (they are its only trainable part). Before block 1 and block 3: every
+# second block, counted from 1, which is where `DecoderConfig.cross_attention_every` puts cross-attention in
+# our own decoder (notebook 04). Llama 3.2 Vision inserts one every fifth layer: 8 new layers among its 40.
+#
+# **The proof the gate is for.** With the gates at 0 the new layers add exactly nothing, so the model *is* the
+# language model: the same logits and the same text loss as transformers' GPT-2 alone, whatever the image.
+# The same layers without gates (`gated=False`, plain residuals) change the LM from the first step.
+
+# %%
+ids, labels = caption_batch(tokenizer, test_digits[:8])  # "This is the number …", one per image
+with torch.no_grad():
+    frozen_loss = lm(input_ids=ids, labels=labels).loss
+    gated_loss = model(test_images[:8], ids, labels=labels)[1]
+    other_images_loss = model(test_images[8:16], ids, labels=labels)[1]
+    torch.manual_seed(0)
+    ungated = Flamingo(lm, encoder, cross_attention_every=2, gated=False, freeze_encoder=True)
+    ungated_loss = ungated(test_images[:8], ids, labels=labels)[1]
+print(f"text loss of the captions: frozen GPT-2 {frozen_loss:.4f}, gated model {gated_loss:.4f} "
+      f"(with other images {other_images_loss:.4f}), ungated model {ungated_loss:.4f}")
+assert (gated_loss - frozen_loss).abs() <= 1e-6 and (other_images_loss - frozen_loss).abs() <= 1e-6
+assert (ungated_loss - frozen_loss).abs() > 1e-3
+
+# %% [markdown]
+# The frozen LM's loss on the captions is already low on "This is the number " (it read the caption family)
+# and high on the digit's name, which it can only guess. That guess is what the image has to fix.
+#
+# ### Exercise — who learns on the first step?
+#
+# With both gates at 0, which parts of the new model get a **zero gradient** on the first training step?
+# Choose from the names below and put your answer in `my_zero_gradient`. The check computes one real
+# gradient. (The encoder and the LM are frozen: they get none at all, so they are not in the list.)
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+# Everything that reaches the loss only through tanh(α) · (...) = 0 · (...) gets no gradient: the projector,
+# the cross-attention and its LayerNorm, and the feed-forward and its LayerNorm. The gates do: d tanh(α)/dα = 1
+# at 0, times the (non-zero) output of the sub-layer they gate. So the gates open first, and only then can
+# the rest learn.
+solution_zero_gradient = {"projector", "norm_attn", "cross-attention", "norm_ffn", "feed-forward"}
+
+# %%
+PARTS = {  # name → which of the model's parameters it covers
+    "projector": lambda n: n.startswith("projector."),
+    "norm_attn": lambda n: ".norm_attn." in n,
+    "cross-attention": lambda n: ".xattn.attn." in n,
+    "attn_gate": lambda n: n.endswith(".attn_gate"),
+    "norm_ffn": lambda n: ".norm_ffn." in n,
+    "feed-forward": lambda n: ".xattn.ffn." in n,
+    "ffn_gate": lambda n: n.endswith(".ffn_gate"),
+}
+my_zero_gradient = solution_zero_gradient  # ← replace with a set of names from PARTS
+
+model.zero_grad()
+model(test_images[:8], ids, labels=labels)[1].backward()
+zero = {part for part, covers in PARTS.items()
+        if all(p.grad is None or p.grad.abs().max() == 0 for n, p in model.named_parameters() if covers(n))}
+assert set(my_zero_gradient) <= set(PARTS), f"unknown names: {set(my_zero_gradient) - set(PARTS)}"
+assert set(my_zero_gradient) == zero, "not quite: follow the path from each part to the loss through tanh(0) = 0"
+model.zero_grad()
+print("Exercise ✓ — zero gradient on the first step:", sorted(zero))
+
+# %% [markdown]
+# ### What a closed gate costs with nothing to protect
+#
+# The same gate in a captioner that learns everything from scratch only delays it: nothing on the image's
+# side learns until the gates open. Notebook 04's captioner with `DecoderConfig(gated=True)` against the same
+# captioner without gates (same seed, data order and schedule; `--vision.stem patch --lr 2e-3
+# --augment-strokes false`, all 10,000 test images; measured once on a 2-core CPU, the command in the
+# README's results):
+#
+# | epochs | gated | ungated |
+# |---|---|---|
+# | 1 | 48.1% | 88.5% |
+# | 2 | 85.2% | 94.1% |
+#
+# That is why the from-scratch decoders of notebooks 04–09 have no gate (`gated=False` by default), and why
+# Flamingo has one: its language model already knows how to write, and a closed gate means the model starts
+# out writing exactly as well as before.
+
+# %% [markdown]
+# ## 4. Training on captions, and the gates opening
+#
+# Now the new layers learn from (image, caption) pairs: 60,000 MNIST training digits, each with "This is the
+# number seven." and *no* end-of-text token after it, so that the language model's own sentence may go on
+# after the caption (the next section says what follows it in training). `train_on_captions` records tanh(α)
+# of every gate after every step. A short run here, beside the shipped model's record:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (training prints its progress; the losses and gates are checked below with tolerances)
+history = train_on_captions(model, tokenizer, train_images, train_digits, steps=100, batch_size=32, lr=2e-3,
+                            log_every=25)
+
+# %%
+def plot_gates(gates, title, ax):
+    gates = torch.tensor(gates)  # (steps, layers, 2)
+    for i in range(gates.size(1)):
+        ax.plot(gates[:, i, 0], label=f"layer before block {2 * i + 1}: attention", color=f"C{i}")
+        ax.plot(gates[:, i, 1], "--", label=f"layer before block {2 * i + 1}: feed-forward", color=f"C{i}")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(title=title, xlabel="training step", ylabel="tanh(α)")
+
+
+record = eyes_record()  # the shipped model: the same recipe, 600 steps
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+axes[0].plot(history["loss"], label="this run (100 steps of 32)")
+axes[0].plot(record["loss"], alpha=0.6, label="shipped run (600 steps of 64)")
+axes[0].set(title="loss: the captions + keeping the LM's predictions", xlabel="training step", yscale="log")
+axes[0].legend()
+plot_gates(history["gates"], "the gates, this run", axes[1])
+plot_gates(record["gates"], "the gates, the shipped run", axes[2])
+axes[2].legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (trained numbers: their last digits differ between CPUs; checked in the next cell)
+final_gates = torch.tensor(history["gates"][-1])  # (layers, 2)
+first, last = sum(history["loss"][:10]) / 10, sum(history["loss"][-10:]) / 10
+print("tanh(α) after 100 steps, per layer (attention, feed-forward):", final_gates.tolist())
+print(f"loss: first ten steps {first:.3f}, last ten {last:.3f}")
+
+# %%
+check("every gate moved away from 0", bool((final_gates.abs() > 0.005).all()), str(final_gates.tolist()))
+check("the loss of the last ten steps is under half the first ten's", last < first / 2, f"{first:.3f} → {last:.3f}")
+
+# %% [markdown]
+# Each gate starts at exactly 0 and moves in the first hundred steps, the moment the digit's name starts
+# being predicted from the picture; in the shipped run they settle by step 200. They stay small (|tanh α| up
+# to about 0.14 in the shipped model): a gate is not the size of what its layer adds, since the layer's own
+# weights grow too, so a small gate is not a weak layer. The gate's job was done at step 0: the model
+# started as the language model.
+
+# %% [markdown]
+# ### Captions inside text
+#
+# One detail of the recipe matters more than any other. Trained on captions alone, the new layers never see
+# a position *after* a caption, yet at test time the LM's next sentence is written there, with the gated
+# layers still adding their share: they push towards the letters of "This is the number", and the sentence
+# comes out garbled. Flamingo never had this problem, because its captions sat inside web pages (its M3W
+# data), with text before and after. Here each caption is followed by a sentence the LM has read, drawn
+# apart from the image so it says nothing about the digit ("five plus nine is fourteen."), and on those
+# positions the model is trained to predict **what the LM alone predicts** (a KL term: `eyes.caption_and_keep_loss`).
+# That teaches the new layers one thing: where the image has nothing to add, add nothing. Training to
+# *copy* those sentences instead (plain cross-entropy) was worse: the layers learnt that a caption is followed
+# by a random sentence, and wrote one. Section 6 compares the three recipes.
+
+# %% [markdown]
+# ## 5. What the eyes see
+#
+# The shipped model (`python -m crossmodal.eyes`, the command in its record) was trained this way for 600
+# steps of 64. Here it is on every 50th test image; first its captions, and where its two gated layers
+# look while it writes the first letter of the digit's name:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy answers of a trained model: a near tie can fall the other way on another CPU; checked below)
+eyes, _ = load_gpt2_eyes()
+subset = slice(None, None, 50)  # every 50th test image: 200 digits
+images, digits = test_images[subset], test_digits[subset]
+ids = caption_batch(tokenizer, digits)[0]  # (200, T): <bos> + the true caption
+with torch.no_grad():
+    logits, maps = eyes(images, ids, need_weights=True)  # maps: per gated layer, (200, heads, T, 49)
+NAME = len("This is the number ")  # the position whose next token is the name's first letter (after <bos>)
+first_letter = tokenizer.convert_ids_to_tokens(logits[:, NAME].argmax(-1).tolist())
+right = sum(letter == caption_for(d)[NAME] for letter, d in zip(first_letter, digits.tolist())) / len(digits)
+print(f"first letter of the digit's name right: {right:.1%} of {len(digits)} test digits")
+check("over 95% of them", right > 0.95, f"{right:.1%}")
+
+# %%
+shown = range(6)
+grids = [m[:, :, NAME].mean(1).view(-1, 7, 7) for m in maps]  # per layer: head mean, (200, 7, 7)
+vmax = max(g[list(shown)].max().item() for g in grids)
+fig, axes = plt.subplots(len(grids), len(shown), figsize=(2 * len(shown), 2.1 * len(grids)))
+for row, grid in enumerate(grids):
+    for col, i in enumerate(shown):
+        axes[row, col].imshow(viz.overlay(images[i, 0], grid[i].numpy(), vmax=vmax), interpolation="nearest")
+        axes[row, col].set(xticks=[], yticks=[])
+        axes[row, col].set_title(f"block {2 * row + 1}: '{first_letter[i]}'", fontsize=9)
+fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, vmax), viz.CMAP), ax=axes, shrink=0.8,
+             label="attention weight (head mean)")
+plt.show()
+
+# %% [markdown]
+# The two layers look differently. The one before block 3 spreads its weight over the digit's strokes; the
+# one before block 1 puts most of it on one or two patches, often inside a loop or on a stem (the 9, the 4),
+# and almost none elsewhere. Both are one colour scale. As notebook 06 showed, where attention lands is not
+# proof of what is used; what the model *does* with what it reads is the next two sections.
+
+# %% [markdown]
+# ## 6. Transfer, level 1: caption, then a fact
+#
+# The model writes its caption from the picture and goes on. The LM read "This is the number seven. The
+# number after it is eight." in text; the picture never said it. `transfer.level_one` scores three things
+# against the image's true digit: the caption, whether the sentence it freely writes next is true of that
+# digit, and the three questions asked after its own caption ("… The number after it is", "… The number
+# before it is", "… It is"). The digits whose caption sentences the LM read are scored apart from three and
+# eight, whose caption sentences it never read (section 1).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy text of a trained model; the rates are checked below)
+for d in [7, 2, 9]:
+    i = (digits == d).nonzero()[0].item()
+    print(f"a test {d}: {continue_text(eyes, tokenizer, images[i : i + 1], '')[0]!r}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy answers of a trained model: a digit or two can differ between CPUs; checked below)
+measured = measure_transfer(eyes, tokenizer, images, digits)
+RECIPES = {"shipped: captions + the LM's own predictions after them": record["transfer"],
+           "captions alone": record["captions_only"]["transfer"],
+           "a gated layer before every block (4, not 2)": record["every_block"]["transfer"],
+           "control: same shape, GPT-2 learnt from the captions": record["control"]["transfer"]}
+
+
+def level_table(level, group, kinds):
+    print(f"{'':58s}" + "".join(f"{k:>9s}" for k in kinds))
+    print(f"{'this run, ' + str(measured[group]['images']) + ' test images':58s}"
+          + "".join(f"{measured[group][level][k]:9.1%}" for k in kinds))
+    for name, result in RECIPES.items():
+        print(f"{name[:58]:58s}" + "".join(f"{result[group][level][k]:9.1%}" for k in kinds))
+    chance = measured[group]["chance"]
+    print(f"{'chance (the commonest right answer)':58s}" + "".join(
+        f"{chance[k]:9.1%}" if k in chance else f"{'—':>9s}" for k in kinds))
+
+
+print("LEVEL 1, the digits whose caption sentences the LM read (records: 1,000 test images)")
+level_table("level_one", "read", ["caption", "goes_on", "after", "before", "parity"])
+print("\nLEVEL 1, three and eight (caption sentences never read)")
+level_table("level_one", "held_out", ["caption", "goes_on", "after", "before", "parity"])
+
+# %%
+ours = measured["read"]["level_one"]
+check("level 1 (digits whose caption sentences the LM read): every question answered right for over 90% of images",
+      min(ours[k] for k in KINDS) > 0.9, str({k: f"{ours[k]:.1%}" for k in KINDS}))
+check("within 5 points of the shipped record on 1,000 images",
+      all(abs(ours[k] - record["transfer"]["read"]["level_one"][k]) < 0.05 for k in KINDS))
+control = record["control"]["transfer"]["read"]["level_one"]
+check("the control, which never read a fact, does not beat chance at any question",
+      all(control[k] <= record["control"]["transfer"]["read"]["chance"][k] + 0.02 for k in KINDS), str(control))
+
+# %% [markdown]
+# For the digits whose caption sentences the language model read, the shipped model writes a true sentence
+# about the digit it saw after nearly every right caption (98% of 788 test digits in its record; its
+# captions are right 98% of the time), and answers the three questions as often as its caption is right.
+# The picture has handed the digit to the language model in the one form it has always understood: its
+# name, written out.
+#
+# The control, the same architecture trained on the same data but with a GPT-2 that never read a fact,
+# captions as well (98%) and then knows nothing: 0% on every question, below chance, since it never learnt
+# the words "after", "before", "odd" or "even" as answers. And for three and eight the shipped model fails
+# (0–3%): the LM never read "This is the number three. The number after it is four.", and does not put "the
+# number after three is four." (which it did read) together with a caption. It learnt its facts by heart;
+# a language model that generalises (the hub's GPT-2) is the way past that, not the eyes.
+#
+# Trained on captions alone, the same model captions as well but its next sentence comes out garbled: the
+# row "captions alone" in the table. That is the recipe point of section 4.
+
+# %% [markdown]
+# ## 7. Transfer, level 2: a question that never names the digit
+#
+# Now no caption: the prompt is "The number after it is" (or "The number before it is", "It is"), and the only
+# place the digit can come from is the picture, through the gated layers, in a form the frozen LM's
+# knowledge can use. This is the research question of the issue; a prompt that named the digit would prove
+# nothing about the image.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy text of a trained model; the rates are checked below)
+for d in [7, 2]:
+    i = (digits == d).nonzero()[0].item()
+    for question in KINDS.values():
+        answer = continue_text(eyes, tokenizer, images[i : i + 1], question.strip(), 12)[0]
+        print(f"a test {d}: {question.strip()!r} → {answer!r}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (greedy answers of a trained model; checked below)
+print("LEVEL 2, the digits whose caption sentences the LM read")
+level_table("level_two", "read", list(KINDS))
+
+# %%
+two = measured["read"]["level_two"]
+check("level 2 stays below chance: the picture does not reach the LM's facts without a caption",
+      all(two[k] < measured["read"]["chance"][k] for k in KINDS), str(two))
+
+# %% [markdown]
+# Level 2 fails, and the examples above say how: whatever the picture, the model writes what the language
+# model alone writes after these prompts (run `complete(lm, tokenizer, "The number after it is")`: the
+# same garbled word). The image changes nothing here. Two reasons, both measurable:
+#
+# - **The LM has no way in.** In everything it read, "it" is resolved through text: the caption that names
+#   the digit comes first, and at "is" the LM's attention finds that name and looks up the fact. A prompt that
+#   starts with "The number after it is" is a sentence it never saw, and there is no name to find.
+# - **The new layers were never asked to stand in for a name.** Trained on captions, they learnt to make the
+#   name come *out* next after "This is the number"; nothing asked them to put "seven" into the residual
+#   stream in the form the LM's later lookups read. With a gated layer before every block
+#   (`--cross-attention-every 1`, 4 layers instead of 2) it is the same: level 1 98.5%, level 2 0–7% (the
+#   record's `every_block` entry).
+#
+# So at this size, what a language model read becomes usable about a picture when the picture is first put
+# into words it knows, the caption, and not otherwise. Large models get further because their text has "it"
+# and "the one in the picture" in countless forms, and because they are trained on interleaved images and
+# text, where exactly this hand-over is practised.
+
+# %% [markdown]
+# ## 8. The language model is unchanged
+
+# %%
+shipped_lm = {k.replace(".block.", "."): v for k, v in eyes.lm.state_dict().items() if ".xattn." not in k}
+same = all(torch.equal(shipped_lm[k], v) for k, v in lm.state_dict().items())
+print("every weight of the LM inside the shipped model equals the text LM's, bit for bit:", same)
+assert same and shipped_lm.keys() == lm.state_dict().keys()
+inside = fact_accuracy(eyes.lm, tokenizer, trained_facts)
+check("the LM inside, called alone, knows exactly the facts the text LM knows", inside == known,
+      f"{inside:.1%} against {known:.1%}")
+
+# %% [markdown]
+# ## Try it
+#
+# - **Unfreeze the LM.** Build `Flamingo(lm, encoder, freeze_lm=False, freeze_encoder=True)`, train it on the
+#   captions as in section 4, and measure `fact_accuracy(model.lm, tokenizer, trained_facts)` afterwards:
+#   what does training on captions do to what the LM knew?
+# - **Level 2, your way.** Think of a training signal that would make the picture stand in for the digit's
+#   name without ever teaching a fact about an image (for example captions that say "it" before they say the
+#   name: "It is the number seven."), train it with `train_on_captions`' pieces, and measure `level_two`.
+
+# %% [markdown]
+# ## Summary
+#
+# - Flamingo's gated XATTN-DENSE layer reads the image (cross-attention) and thinks about it (feed-forward),
+#   each through a tanh gate that starts at 0. Inserted before every k-th block of a frozen GPT-2, it leaves
+#   the model exactly the language model at initialisation: same logits, same loss.
+# - With the gates closed only the gates get a gradient; they open first, then the rest learns.
+# - Only the new layers and the projector train (the LM and the vision encoder stay frozen, bit for bit), on
+#   captions placed inside text the LM has read, with the LM's own predictions kept there.
+# - Level 1 transfer works: after its own caption the model states facts it only ever read in text, about
+#   the digit it saw, at the rate its captions are right; a control that never read them scores 0.
+# - Level 2 does not: asked about "it" with no caption, the picture does not reach the LM's facts. What an LM
+#   read is usable about an image when the image is first turned into the words the LM knows.
+#
+# ## References
+#
+# - Alayrac et al. (2022), [Flamingo: a Visual Language Model for Few-Shot Learning](https://arxiv.org/abs/2204.14198) — the gated XATTN-DENSE layers, figure 4
+# - Awadalla et al. (2023), [OpenFlamingo](https://arxiv.org/abs/2308.01390) — its `FlamingoLayer` wraps a frozen LM's block as ours does
+# - Llama Team (2024), [The Llama 3 Herd of Models](https://arxiv.org/abs/2407.21783), section 7 — the image adapter of Llama 3.2 Vision; transformers' [Mllama](https://huggingface.co/docs/transformers/model_doc/mllama)
+# - Radford et al. (2019), [Language Models are Unsupervised Multitask Learners](https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf) — GPT-2; transformers' [GPT-2](https://huggingface.co/docs/transformers/model_doc/gpt2)
+# - Radford et al. (2021), [Learning Transferable Visual Models From Natural Language Supervision](https://arxiv.org/abs/2103.00020) — CLIP; [OpenCLIP](https://pypi.org/project/open-clip-torch/)
+# - Tsimpoukelli et al. (2021), [Multimodal Few-Shot Learning with Frozen Language Models](https://arxiv.org/abs/2106.13884) — Frozen: a frozen LM that learns to read images from captions
