@@ -184,6 +184,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m crossmodal.eyes", description="Train gated cross-attention into the "
                                 "frozen text LM on MNIST captions only, then measure what transfers.")
     p.add_argument("--out", required=True, help="folder for the trained model")
+    p.add_argument("--lm", default=None, metavar="FOLDER", help="the language model to give eyes: a folder "
+                   "`python -m crossmodal.text_lm --out` wrote (default: the shipped text LM)")
     p.add_argument("--from-scratch", action="store_true", help="the control: a random LM that learns the captions")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=64)
@@ -202,7 +204,7 @@ def main(argv=None):
         sys.exit(f"error: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    lm, tokenizer = load_text_lm()
+    lm, tokenizer = load_text_lm(folder=args.lm)
     model = build_eyes(lm, load_pretrained().encoder, args.from_scratch, args.cross_attention_every, args.seed)
     start = time.perf_counter()
     history = train_on_captions(model, tokenizer, train_images, train_digits, args.steps, args.batch_size, args.lr,

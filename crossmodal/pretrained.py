@@ -74,8 +74,9 @@ TEXT_LM_DIR = files("crossmodal") / "checkpoints" / "text-lm"
 EYES_DIR = files("crossmodal") / "checkpoints" / "gpt2-eyes"
 
 
-def load_text_lm(device="cpu"):
-    """(lm, tokenizer): the shipped tiny GPT-2 pretrained on facts.py's sentences (text only), eval mode, offline."""
+def load_text_lm(device="cpu", folder=None):
+    """(lm, tokenizer): the shipped tiny GPT-2 pretrained on facts.py's sentences (text only), eval mode, offline;
+    or the LM in `folder`, as `python -m crossmodal.text_lm --out FOLDER` saves it (with --hub: the real GPT-2)."""
     from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
     from transformers.utils import logging
 
@@ -84,11 +85,12 @@ def load_text_lm(device="cpu"):
     bar = logging.is_progress_bar_enabled()
     logging.disable_progress_bar()  # no "Loading weights" bar for a 2 MB file
     try:
-        lm = GPT2LMHeadModel.from_pretrained(TEXT_LM_DIR, local_files_only=True)
+        lm = GPT2LMHeadModel.from_pretrained(folder or TEXT_LM_DIR, local_files_only=True)
     finally:
         if bar:
             logging.enable_progress_bar()
-    return named_loss(lm).to(device).eval(), PreTrainedTokenizerFast.from_pretrained(TEXT_LM_DIR, local_files_only=True)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder or TEXT_LM_DIR, local_files_only=True)
+    return named_loss(lm).to(device).eval(), tokenizer
 
 
 def load_gpt2_eyes(device="cpu"):

@@ -181,3 +181,27 @@ def test_the_shipped_model_transfers_as_its_record_says(mnist_test):
     measured = measure_transfer(eyes, tokenizer, images, digits)["read"]
     for k in ("caption", *KINDS):
         assert abs(measured["level_one"][k] - shipped["level_one"][k]) <= 0.1, (k, measured["level_one"])
+
+
+def test_the_cli_gives_eyes_to_any_saved_lm_even_one_with_gpt2s_bpe_tokenizer(tmp_path, mnist_test, monkeypatch):
+    """The path a learner with the internet takes (text_lm --hub, then eyes --lm), offline: a tiny random GPT-2
+    with a byte-level BPE tokenizer like GPT-2's, saved as text_lm saves it, then two steps of eyes' CLI."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from crossmodal import eyes
+    from tests.test_flamingo import gpt2_like_tokenizer
+
+    tokenizer = gpt2_like_tokenizer()
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                    bos_token_id=eot, eos_token_id=eot))
+    lm.save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    eyes.main(["--lm", str(tmp_path / "lm"), "--steps", "2", "--batch-size", "4", "--test-every", "1000",
+               "--out", str(tmp_path / "eyes")])
+    model, loaded_tokenizer = load_eyes(tmp_path / "eyes")
+    record = json.loads((tmp_path / "eyes" / "training.json").read_text())
+    assert record["command"].startswith("python -m crossmodal.eyes --lm") and len(record["gates"]) == 2
+    assert record["transfer"]["read"]["images"] + record["transfer"]["held_out"]["images"] == 10
+    assert model.cross_attention_every == 2 and loaded_tokenizer.get_vocab() == tokenizer.get_vocab()
