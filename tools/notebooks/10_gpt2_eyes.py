@@ -38,7 +38,7 @@ from crossmodal.eyes import caption_batch, train_on_captions
 from crossmodal.facts import all_facts, corpus, held_out_facts
 from crossmodal.flamingo import Flamingo, GatedCrossAttentionLayer
 from crossmodal.pretrained import eyes_record, load_gpt2_eyes, load_pretrained, load_text_lm
-from crossmodal.text_lm import complete, encode, fact_accuracy
+from crossmodal.text_lm import complete, fact_accuracy
 from crossmodal.transfer import KINDS, continue_text, measure_transfer
 
 torch.manual_seed(0)
@@ -101,7 +101,9 @@ check("and almost none it never read (under 10%)", held_out < 0.1, f"{held_out:.
 # ```
 #
 # Everything below runs unchanged on those parts; each encoder normalises with its own mean and std (timm's
-# or OpenCLIP's preprocessing config), not MNIST's.
+# or OpenCLIP's preprocessing config), not MNIST's. From the command line: `python -m crossmodal.text_lm --hub
+# --out runs/gpt2-facts` teaches GPT-2 the facts, then `python -m crossmodal.eyes --lm runs/gpt2-facts --out
+# runs/gpt2-eyes` gives it eyes and measures what transfers.
 
 # %% [markdown]
 # ## 2. The gated cross-attention layer, from scratch
@@ -182,8 +184,9 @@ assert (gated_loss - frozen_loss).abs() <= 1e-6 and (other_images_loss - frozen_
 assert (ungated_loss - frozen_loss).abs() > 1e-3
 
 # %% [markdown]
-# The frozen LM's loss on the captions is already low on "This is the number " (it read the caption family)
-# and high on the digit's name, which it can only guess. That guess is what the image has to fix.
+# The frozen LM's loss on the captions is already low: it read every caption in its caption family. What it
+# cannot know is which digit's name comes after "This is the number ", and that guess is what the image has to
+# fix.
 #
 # ### Exercise — who learns on the first step?
 #
@@ -287,8 +290,8 @@ check("every gate moved away from 0", bool((final_gates.abs() > 0.005).all()), s
 check("the loss of the last ten steps is under half the first ten's", last < first / 2, f"{first:.3f} → {last:.3f}")
 
 # %% [markdown]
-# Each gate starts at exactly 0 and moves in the first hundred steps, the moment the digit's name starts
-# being predicted from the picture; in the shipped run they settle by step 200. They stay small (|tanh α| up
+# Each gate starts at exactly 0 and moves from the first step (its gradient is not zero: the exercise above).
+# They move most while the loss falls fastest, and in the shipped run they settle by about step 200. They stay small (|tanh α| up
 # to about 0.14 in the shipped model): a gate is not the size of what its layer adds, since the layer's own
 # weights grow too, so a small gate is not a weak layer. The gate's job was done at step 0: the model
 # started as the language model.
@@ -299,13 +302,14 @@ check("the loss of the last ten steps is under half the first ten's", last < fir
 # One detail of the recipe matters more than any other. Trained on captions alone, the new layers never see
 # a position *after* a caption, yet at test time the LM's next sentence is written there, with the gated
 # layers still adding their share: they push towards the letters of "This is the number", and the sentence
-# comes out garbled. Flamingo never had this problem, because its captions sat inside web pages (its M3W
-# data), with text before and after. Here each caption is followed by a sentence the LM has read, drawn
+# comes out garbled. Flamingo's layers saw text after images in training: much of its data was web pages
+# (M3W), images with text before and after them. Here each caption is followed by a sentence the LM has read, drawn
 # apart from the image so it says nothing about the digit ("five plus nine is fourteen."), and on those
 # positions the model is trained to predict **what the LM alone predicts** (a KL term: `eyes.caption_and_keep_loss`).
 # That teaches the new layers one thing: where the image has nothing to add, add nothing. Training to
 # *copy* those sentences instead (plain cross-entropy) was worse: the layers learnt that a caption is followed
-# by a random sentence, and wrote one. Section 6 compares the three recipes.
+# by a random sentence, and wrote one (README, results). Section 6 compares the shipped recipe with captions
+# alone.
 
 # %% [markdown]
 # ## 5. What the eyes see
