@@ -1,20 +1,38 @@
 """crossmodal: a multimodal GPT built from scratch, small enough to read in one sitting.
 
-attention → vit → decoder → model (the captioner), then inputs, data, numbers, tokenizer, train, reading, pretrained.
+The folders are the architecture, read bottom up (each imports only from those listed before it):
+
+    checks, devices, folders, images   notebook claims, devices, checkpoint folders on disk, the input contract
+    nn/                                the model: attention → ViT → decoder → VisionLanguageModel, Flamingo
+    data/, pretrained, viz             MNIST, numbers, questions, facts; the shipped models; pictures of the maps
+    training/                          one trainer for every task, checkpoints, torchrun
+    tasks/                             captions, numbers, questions, text, eyes
+    widgets/                           the drawing pad and the explorers for notebooks
+    train, caption                     the command lines
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .attention import MultiHeadAttention, scaled_dot_product_attention, set_fused_attention
-from .config import CaptionerConfig, DecoderConfig, VisionConfig
-from .data import caption_for, load_mnist
-from .decoder import Decoder, KVCache
-from .emnist import load_emnist
-from .inputs import BlankImageError, preprocess_drawing, preprocess_number, to_image_batch
-from .model import Caption, Captioner
-from .pretrained import load_answerer, load_gpt2_eyes, load_pretrained, load_reader, load_text_lm
-from .tokenizer import build_char_tokenizer
-from .vit import TimmEncoder, VisionTransformer
+from .data import caption_for, load_emnist, load_mnist
+from .images import BlankImageError, preprocess_drawing, preprocess_number, to_image_batch
+from .nn import (
+    Decoder,
+    DecoderConfig,
+    Flamingo,
+    Generation,
+    KVCache,
+    MultiHeadAttention,
+    TimmEncoder,
+    VisionConfig,
+    VisionLanguageModel,
+    VisionTransformer,
+    VLMConfig,
+    build_char_tokenizer,
+    load_model,
+    scaled_dot_product_attention,
+    set_fused_attention,
+)
+from .pretrained import load_answerer, load_captioner, load_fusion, load_gpt2_eyes, load_reader, load_text_lm
 
 try:
     __version__ = version("crossmodal")  # from the installed package's metadata (pyproject.toml)
@@ -22,9 +40,9 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "0+unknown"
 
 __all__ = [
-    "BlankImageError", "Caption", "Captioner", "CaptionerConfig", "Decoder", "DecoderConfig", "KVCache",
-    "MultiHeadAttention", "TimmEncoder", "VisionConfig", "VisionTransformer", "build_char_tokenizer", "caption_for",
-    "load_answerer", "load_emnist", "load_gpt2_eyes", "load_mnist", "load_pretrained", "load_reader", "load_text_lm",
-    "preprocess_drawing",
-    "preprocess_number", "scaled_dot_product_attention", "set_fused_attention", "to_image_batch",
+    "BlankImageError", "Decoder", "DecoderConfig", "Flamingo", "Generation", "KVCache", "MultiHeadAttention",
+    "TimmEncoder", "VLMConfig", "VisionConfig", "VisionLanguageModel", "VisionTransformer", "build_char_tokenizer",
+    "caption_for", "load_answerer", "load_captioner", "load_emnist", "load_fusion", "load_gpt2_eyes", "load_mnist",
+    "load_model", "load_reader", "load_text_lm", "preprocess_drawing", "preprocess_number",
+    "scaled_dot_product_attention", "set_fused_attention", "to_image_batch",
 ]

@@ -1,7 +1,7 @@
 """Caption an image file from the command line.
 
     python -m crossmodal.caption digit.png
-    python -m crossmodal.caption digit.png --attention-png maps.png --checkpoint runs/captioner
+    python -m crossmodal.caption digit.png --attention-png maps.png --checkpoint runs/captions
     python -m crossmodal.caption digit.png --device cuda
 
 Any picture of a digit works (any size, dark-on-light or light-on-dark, palette or 16-bit,
@@ -10,18 +10,18 @@ a phone photo's EXIF rotation, ink on a transparent canvas): it is turned into a
 explanation and a non-zero exit status, never a traceback.
 """
 
-import argparse
 import os
 import sys
 import warnings
 from pathlib import Path
 
+from .cli import Parser, one_line
 from .devices import pick_device
-from .inputs import BlankImageError, preprocess_drawing
+from .images import BlankImageError, preprocess_drawing
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m crossmodal.caption",
+    p = Parser(prog="python -m crossmodal.caption",
                                 description="Caption a picture of a handwritten digit.")
     p.add_argument("image", help="an image file (PNG, JPEG, GIF, TIFF, ...)")
     p.add_argument("--checkpoint", help="a folder written by crossmodal.train (default: the shipped captioner)")
@@ -38,12 +38,17 @@ def main(argv=None):
     except BlankImageError:
         sys.exit(f"error: {args.image} is blank: there is no digit to caption")
     except (ValueError, OSError) as err:
-        sys.exit(f"error: {err}")
+        sys.exit(one_line(err))
     print(result.text)
     if args.attention_png:
         from .viz import plot_caption_strip
 
-        plot_caption_strip(result).savefig(args.attention_png, dpi=100, bbox_inches="tight")
+        try:
+            plot_caption_strip(result).savefig(args.attention_png, dpi=100, bbox_inches="tight")
+        except OSError as err:  # a full disk, a file that cannot be replaced: no half-written picture is left
+            if Path(args.attention_png).is_file():
+                Path(args.attention_png).unlink()
+            sys.exit(f"error: cannot write {args.attention_png} ({err.strerror or err}); the caption is above")
         print(f"attention maps written to {args.attention_png}")
 
 
@@ -74,6 +79,9 @@ def check_output(path):
 
     path, folder = Path(path), Path(path).absolute().parent
     formats = FigureCanvasBase.get_supported_filetypes()
+    if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
+        raise ValueError(f"--attention-png {path}: the file is there and cannot be replaced (read-only); give "
+                         "another name")
     if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
         why = "is a folder" if path.is_dir() else f"folder {folder} is not there" if not folder.is_dir() \
             else f"folder {folder} is not writable"
@@ -84,10 +92,11 @@ def check_output(path):
 
 
 def load_model(checkpoint, device="cpu"):
-    from .model import Captioner
-    from .pretrained import load_pretrained
+    """The captioner in `checkpoint` (a folder a captions run wrote), or the shipped one."""
+    from .nn import VisionLanguageModel
+    from .pretrained import load_captioner
 
-    return Captioner.from_pretrained(checkpoint, device) if checkpoint else load_pretrained(device)
+    return VisionLanguageModel.from_pretrained(checkpoint, device) if checkpoint else load_captioner(device)
 
 
 if __name__ == "__main__":

@@ -1,105 +1,72 @@
 """The models shipped inside the package: working demos with no training and no download.
 
-- the MNIST captioner, `load_pretrained()`, in crossmodal/checkpoints/mnist-captioner/;
-- the reader of handwritten numbers, `load_reader()`, in crossmodal/checkpoints/number-reader/;
-- the question answerer about such numbers (notebook 08), `load_answerer()`, in
-  crossmodal/checkpoints/question-answerer/;
-- the three fusion designs trained side by side (notebook 09), `load_fusion(name)`, in
-  crossmodal/checkpoints/fusion-{cross,prefix,raw}/;
-- the language model that read facts about numbers (notebook 10, text_lm.py), `load_text_lm()`, in
-  crossmodal/checkpoints/text-lm/, and that LM given eyes (eyes.py), `load_gpt2_eyes()`, in
-  crossmodal/checkpoints/gpt2-eyes/.
+    load_captioner()        the MNIST captioner (notebooks 05–06)              checkpoints/mnist-captioner/
+    load_reader()           the reader of handwritten numbers (07)             checkpoints/number-reader/
+    load_answerer()         the question answerer about such numbers (08)      checkpoints/question-answerer/
+    load_fusion(name)       the three fusion designs side by side (09)         checkpoints/fusion-{cross,prefix,raw}/
+    load_text_lm()          the language model that read facts (10)            checkpoints/text-lm/
+    load_gpt2_eyes()        that language model given eyes (10)                checkpoints/gpt2-eyes/
 
-Each was trained by a recorded command (`python -m crossmodal.train`, or the fusion benchmark); the exact
-command and its measured results are in the README and in training.json beside the weights.
+Each was trained by a recorded command (`python -m crossmodal.train`, or the fusion benchmark); `record(name)`
+is its training.json: the exact command, the machine, and what it measured.
 """
 
-import json
 from importlib.resources import files
 
-from .config import FUSIONS
-from .model import Captioner
+from .folders import RECORD, read_json
+from .nn.auto import load_model
+from .nn.config import FUSIONS
 
-PRETRAINED_DIR = files("crossmodal") / "checkpoints" / "mnist-captioner"
+SHIPPED = {"captioner": "mnist-captioner", "reader": "number-reader", "answerer": "question-answerer",
+           **{f"fusion-{f}": f"fusion-{f}" for f in FUSIONS}, "text-lm": "text-lm", "gpt2-eyes": "gpt2-eyes"}
 
 
-def load_pretrained(device="cpu"):
+def shipped_dir(name):
+    """The folder of a shipped model: one of SHIPPED's names ("captioner", "reader", ..., "fusion-raw", ...)."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped model {name!r}: the shipped ones are {', '.join(SHIPPED)}")
+    return files("crossmodal") / "checkpoints" / SHIPPED[name]
+
+
+def record(name):
+    """How a shipped model was made and what it measured: its training.json (see shipped_dir for the names)."""
+    return read_json(shipped_dir(name) / RECORD)
+
+
+def load_captioner(device="cpu"):
     """The shipped MNIST captioner, ready to caption (eval mode, offline)."""
-    return Captioner.from_pretrained(PRETRAINED_DIR, device=device)
-
-
-READER_DIR = files("crossmodal") / "checkpoints" / "number-reader"
+    return load_model(shipped_dir("captioner"), device, expect="VisionLanguageModel")[0]
 
 
 def load_reader(device="cpu"):
     """The shipped reader of handwritten numbers (1 to 4 digits on a 28 × 112 canvas), offline, eval mode."""
-    return Captioner.from_pretrained(READER_DIR, device=device)
-
-
-def reader_record():
-    """How the shipped reader was made: its training.json (the command, the measured results, the curve)."""
-    return json.loads((READER_DIR / "training.json").read_text())
-
-
-ANSWERER_DIR = files("crossmodal") / "checkpoints" / "question-answerer"
+    return load_model(shipped_dir("reader"), device, expect="VisionLanguageModel")[0]
 
 
 def load_answerer(device="cpu"):
-    """The shipped question answerer (questions.py): a number's picture and a question in, an answer out; eval mode."""
-    return Captioner.from_pretrained(ANSWERER_DIR, device=device)
-
-
-def answerer_record():
-    """How the shipped answerer was made (its chain of commands) and its measured results, with the blind baseline's."""
-    return json.loads((ANSWERER_DIR / "training.json").read_text())
-
-
-def fusion_dir(name):
-    if name not in FUSIONS:
-        raise ValueError(f"no shipped model for fusion {name!r}: the shipped ones are {', '.join(FUSIONS)}")
-    return files("crossmodal") / "checkpoints" / f"fusion-{name}"
+    """The shipped question answerer: a number's picture and a question in, an answer out; eval mode."""
+    return load_model(shipped_dir("answerer"), device, expect="VisionLanguageModel")[0]
 
 
 def load_fusion(name, device="cpu"):
-    """One of the three captioners of `tests/benchmarks/compare_fusions.py` (same size, data and steps), eval mode."""
-    return Captioner.from_pretrained(fusion_dir(name), device=device)
-
-
-def fusion_record(name):
-    """The benchmark's measurements of that design: accuracy per epoch, speed, cost, attention on ink."""
-    return json.loads((fusion_dir(name) / "training.json").read_text())
-
-
-TEXT_LM_DIR = files("crossmodal") / "checkpoints" / "text-lm"
-EYES_DIR = files("crossmodal") / "checkpoints" / "gpt2-eyes"
+    """One of the three captioners of `tests/benchmarks/compare_fusions.py` (same size, data and steps): name is
+    "cross", "prefix" or "raw"; eval mode."""
+    if name not in FUSIONS:
+        raise ValueError(f"no shipped model for fusion {name!r}: the shipped ones are {', '.join(FUSIONS)}")
+    return load_model(shipped_dir(f"fusion-{name}"), device, expect="VisionLanguageModel")[0]
 
 
 def load_text_lm(device="cpu", folder=None):
-    """(lm, tokenizer): the shipped tiny GPT-2 pretrained on facts.py's sentences (text only), eval mode, offline;
-    or the LM in `folder`, as `python -m crossmodal.text_lm --out FOLDER` saves it (with --hub: the real GPT-2)."""
-    from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
-    from transformers.utils import logging
-
-    from .text_lm import named_loss
-
-    bar = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # no "Loading weights" bar for a 2 MB file
-    try:
-        lm = GPT2LMHeadModel.from_pretrained(folder or TEXT_LM_DIR, local_files_only=True)
-    finally:
-        if bar:
-            logging.enable_progress_bar()
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder or TEXT_LM_DIR, local_files_only=True)
-    return named_loss(lm).to(device).eval(), tokenizer
+    """(lm, tokenizer): the shipped tiny GPT-2 trained on data/facts.py's sentences (text only), eval mode, offline;
+    or the LM in `folder`, as `python -m crossmodal.train --task text --out FOLDER` saves it."""
+    folder = folder or shipped_dir("text-lm")
+    lm, tokenizer = load_model(folder, device, expect="GPT2LMHeadModel")
+    if tokenizer is None:
+        raise ValueError(f"{folder} holds a language model but no tokenizer (tokenizer.json): save it with its "
+                         "tokenizer")
+    return lm, tokenizer
 
 
 def load_gpt2_eyes(device="cpu"):
-    """(model, tokenizer): the shipped text LM with gated cross-attention trained on captions (eyes.py)."""
-    from .eyes import load_eyes
-
-    return load_eyes(EYES_DIR, device)
-
-
-def eyes_record():
-    """How the shipped eyes were trained (command, loss and gates per step) and the transfer it measured."""
-    return json.loads((EYES_DIR / "training.json").read_text())
+    """(model, tokenizer): the shipped text LM with gated cross-attention trained on captions (tasks/eyes.py)."""
+    return load_model(shipped_dir("gpt2-eyes"), device, expect="Flamingo")

@@ -1,7 +1,8 @@
-"""Where the captioner looks: its cross-attention maps, drawn on the digit.
+"""Where the model looks: its cross-attention maps, drawn on the image.
 
-A Caption holds, for every character the model wrote, the cross-attention weights of the step
-that wrote it: (chars, layers, heads, grid_h, grid_w), each map summing to 1 over the patches.
+A Generation (nn/model.py: a caption, a reading, an answer) holds, for every character the model wrote, the
+attention weights over the patches of the step that wrote it: (chars, layers, heads, grid_h, grid_w), each map
+summing to 1 over the patches. The functions below call it `caption`, whatever the model wrote.
 This file turns those numbers into pictures, in three layers:
 
 - array helpers (`caption_maps`, `attention_map`, `upsample`, `overlay`, `encoder_mixing`,
@@ -24,8 +25,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from .layers import pair
-from .vit import VisionTransformer
+from .nn.layers import pair
+from .nn.vit import VisionTransformer
 
 CMAP = "inferno"  # dark = ignored, bright = looked at; readable in grey and by most colour-blind readers
 ALPHA = 0.6  # how much of each pixel is heat rather than digit
@@ -291,15 +292,16 @@ def _wrap(text, length=None):
 def _labels(text, tile_width, height):
     """(height, width, 3) uint8: each character centred under its tile. Cached, as captions repeat."""
     row = Image.new("RGB", (len(text) * (tile_width + GAP) - GAP, height), "white")
-    pen, font = ImageDraw.Draw(row), _font(height - 4)
+    pen, face = ImageDraw.Draw(row), font(height - 4)
     for i, ch in enumerate(text):
         centre = (i * (tile_width + GAP) + tile_width / 2, height / 2)
-        pen.text(centre, _visible(ch), fill="black", font=font, anchor="mm")
+        pen.text(centre, _visible(ch), fill="black", font=face, anchor="mm")
     return np.asarray(row)
 
 
 @lru_cache(maxsize=4)
-def _font(size):
+def font(size):
+    """matplotlib's DejaVu Sans at `size` pixels, for text drawn with PIL (the strips, the widgets' pictures)."""
     from matplotlib import font_manager
 
     return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)  # matplotlib's own font, always there

@@ -3,20 +3,21 @@ import os
 import pytest
 import torch
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig
+from crossmodal import DecoderConfig, VisionConfig, VLMConfig
+from crossmodal.tasks.captions import new_captioner
 
 torch.set_num_threads(2)
 
 
 def tiny_config(**decoder):
-    return CaptionerConfig(VisionConfig(dim=32, depth=2, num_heads=2, patch_size=7),
+    return VLMConfig(VisionConfig(dim=32, depth=2, num_heads=2, patch_size=7),
                            DecoderConfig(dim=32, depth=2, num_heads=2, **decoder))
 
 
 @pytest.fixture
 def tiny_model():
     torch.manual_seed(0)
-    return Captioner.for_mnist(tiny_config()).eval()
+    return new_captioner(tiny_config()).eval()
 
 
 @pytest.fixture(scope="session")

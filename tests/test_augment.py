@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from crossmodal.augment import augment, blurred, thicker, thinner, vary_strokes
+from crossmodal.data.augment import augment, blurred, thicker, thinner, vary_strokes
 
 
 def stroke():

@@ -8,7 +8,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from crossmodal import BlankImageError, Captioner, load_mnist, preprocess_drawing
+from crossmodal import BlankImageError, VisionLanguageModel, load_mnist, preprocess_drawing
+from crossmodal.tasks import captions as captions_task
+from crossmodal.tasks.captions import new_captioner
 
 
 @pytest.mark.parametrize("image, message", [
@@ -51,8 +53,10 @@ def test_missing_data_names_the_variable(tmp_path, monkeypatch):
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a crossmodal checkpoint"):
-        Captioner.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="is not a saved model .*it lacks model.safetensors, config.json"):
+        VisionLanguageModel.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="is not a saved model .*there is no such folder"):
+        VisionLanguageModel.from_pretrained(tmp_path / "nowhere")
 
 
 def test_corrupt_checkpoint(tiny_model, tmp_path):
@@ -60,10 +64,10 @@ def test_corrupt_checkpoint(tiny_model, tmp_path):
     data = (tmp_path / "model.safetensors").read_bytes()
     (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])  # truncated download
     with pytest.raises(ValueError, match="corrupt or truncated"):
-        Captioner.from_pretrained(tmp_path)
+        VisionLanguageModel.from_pretrained(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match="corrupt or truncated"):
-        Captioner.from_pretrained(tmp_path)
+        VisionLanguageModel.from_pretrained(tmp_path)
 
 
 def test_checkpoint_that_does_not_fit_its_config(tiny_model, tmp_path):
@@ -72,7 +76,7 @@ def test_checkpoint_that_does_not_fit_its_config(tiny_model, tmp_path):
     config["vision"]["dim"] = 48
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="does not fit its config"):
-        Captioner.from_pretrained(tmp_path)
+        VisionLanguageModel.from_pretrained(tmp_path)
 
 
 def test_config_with_unknown_fields(tiny_model, tmp_path):
@@ -81,21 +85,44 @@ def test_config_with_unknown_fields(tiny_model, tmp_path):
     config["decoder"]["n_layer"] = 2
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="n_layer"):
-        Captioner.from_pretrained(tmp_path)
+        VisionLanguageModel.from_pretrained(tmp_path)
+
+
+def test_an_edited_tokenizer_or_another_models_folder_is_refused(tiny_model, tmp_path):
+    """config.json names the model's class and fingerprints the tokenizer's vocabulary (nn/serialization.py)."""
+    from crossmodal.nn.auto import load_model
+
+    tiny_model.save_pretrained(tmp_path)
+    model, tokenizer = load_model(tmp_path)
+    assert isinstance(model, VisionLanguageModel) and tokenizer.get_vocab() == tiny_model.tokenizer.get_vocab()
+    config = json.loads((tmp_path / "config.json").read_text())
+    for names, message in ((["Flamingo"], "holds a Flamingo, not a VisionLanguageModel"),
+                           (["BertModel"], "names the model \\['BertModel'\\], which crossmodal does not build")):
+        (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": names}))
+        with pytest.raises(ValueError, match=message):
+            (VisionLanguageModel.from_pretrained if names == ["Flamingo"] else load_model)(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    saved = json.loads((tmp_path / "tokenizer.json").read_text())
+    vocab = saved["model"]["vocab"]
+    vocab["T"], vocab["h"] = vocab["h"], vocab["T"]  # the same tokens, two of them swapped: the ids mean others
+    (tmp_path / "tokenizer.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="is not the tokenizer this model was saved with"):
+        VisionLanguageModel.from_pretrained(tmp_path)
 
 
 # --- python -m crossmodal.train: refused before anything is written, so a trained model is never lost ---
 
 def finished_run(folder):
     """A folder holding a trained run: a checkpoint with its trainer state and record."""
-    from crossmodal.train import TrainConfig, train
+    from crossmodal.tasks.captions import CaptionBatches
+    from crossmodal.training import TrainConfig, train
 
     from .conftest import tiny_config
 
     torch.manual_seed(0)
-    model = Captioner.for_mnist(tiny_config())
-    data = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
-    train(model, TrainConfig(epochs=1, batch_size=32, augment=False), data, out=folder)
+    model = new_captioner(tiny_config())
+    stream = CaptionBatches(torch.rand(64, 1, 28, 28), torch.arange(64) % 10, model.tokenizer, augment=False)
+    train(model, TrainConfig(epochs=1, batch_size=32, augment=False), stream, out=folder, run={"task": "captions"})
     (folder / "training.json").write_text('{"test_exact_match": 0.99}')
     return {f.name: f.read_bytes() for f in folder.iterdir()}
 
@@ -104,10 +131,10 @@ def finished_run(folder):
     ([], "already holds files"),
     (["--overwrite", "--epochs", "0"], r"epochs \(--epochs\) must be 1 or more, got 0"),
     (["--overwrite", "--epochs", "-3"], "must be 1 or more"),
-    (["--overwrite", "--batch-size", "-5"], r"batch_size \(--batch-size\) must be 1 or more"),
+    (["--overwrite", "--batch-size", "-5"], r"batch_size \(--batch-size\) must be from 1 to 1,048,576"),
     (["--overwrite", "--lr", "0"], "lr .* must be above 0"),
     (["--overwrite", "--decoder.num-heads", "3"], "multiple of decoder.num_heads"),
-    (["--overwrite", "--threads", "0"], "--threads must be 1 or more"),
+    (["--overwrite", "--threads", "0"], "--threads must be from 1 to 1024"),
     (["--resume", "--lr", "0.1"], "--resume continues .* with the settings it was started with.*--lr 0.1"),
     (["--resume", "--epochs", "9"], "--epochs 9 \\(it used 1\\)"),
     (["--resume", "--overwrite"], "give one of them"),
@@ -115,7 +142,7 @@ def finished_run(folder):
 def test_train_cli_never_touches_an_existing_run_on_bad_flags(tmp_path, monkeypatch, flags, message):
     from crossmodal import train as train_cli
 
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
     before = finished_run(tmp_path)
     with pytest.raises(SystemExit, match=message):
         train_cli.main(["--out", str(tmp_path), *flags])
@@ -130,7 +157,7 @@ def test_train_cli_never_touches_an_existing_run_on_bad_flags(tmp_path, monkeypa
 def test_train_cli_refuses_a_bad_out(tmp_path, monkeypatch, out, flags, message):
     from crossmodal import train as train_cli
 
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit, match=message):
@@ -150,7 +177,7 @@ def test_train_cli_rejects_a_malformed_boolean(capsys):
 
 @pytest.mark.parametrize("part, key, value, message", [
     ("vision", "dim", "64", "vision.dim must be of type int, got '64'"),
-    ("decoder", "num_heads", 0, "decoder.num_heads must be above 0"),
+    ("decoder", "num_heads", 0, "decoder.num_heads must be a finite number above 0"),
     ("decoder", "dim", 33, r"decoder.dim \(33\) must be a multiple of decoder.num_heads"),
     ("decoder", "gated", "yes", "decoder.gated must be of type bool"),
     ("vision", "patch_size", [7, "7"], "vision.patch_size must be of type"),
@@ -173,7 +200,7 @@ def test_checkpoint_config_is_checked_before_building(tiny_model, tmp_path, monk
     (config[part] if part else config)[key] = value
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=message) as error:
-        Captioner.from_pretrained(tmp_path)
+        VisionLanguageModel.from_pretrained(tmp_path)
     assert str(tmp_path) in str(error.value)  # names the file at fault
 
 
@@ -181,16 +208,16 @@ def test_from_pretrained_moves_the_model_to_the_device(tiny_model, tmp_path, mon
     """Loading copies the weights into CPU parameters; the model must then move (no GPU needed to check)."""
     tiny_model.save_pretrained(tmp_path)
     moved = []
-    monkeypatch.setattr(Captioner, "to", lambda self, device: moved.append(str(device)) or self)
-    Captioner.from_pretrained(tmp_path, device="cuda:1")
+    monkeypatch.setattr(VisionLanguageModel, "to", lambda self, device: moved.append(str(device)) or self)
+    VisionLanguageModel.from_pretrained(tmp_path, device="cuda:1")
     assert moved == ["cuda:1"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_load_pretrained_on_the_gpu():
-    from crossmodal import load_pretrained
+    from crossmodal import load_captioner
 
-    model = load_pretrained(device="cuda")
+    model = load_captioner(device="cuda")
     assert all(p.device.type == "cuda" for p in model.parameters())
     assert model.caption(torch.zeros(28, 28).index_fill_(1, torch.tensor([13, 14]), 1.0)).text.startswith("This is")
 
@@ -199,9 +226,9 @@ def test_load_pretrained_on_the_gpu():
 
 @pytest.fixture(scope="module")
 def shipped():
-    from crossmodal import load_pretrained
+    from crossmodal import load_captioner
 
-    return load_pretrained()
+    return load_captioner()
 
 
 @pytest.fixture
@@ -313,7 +340,7 @@ def bad_input(kind, path, good):
     ("good", ["--attention-png", "maps.txt"], "cannot write a .txt"),
     ("good", ["--attention-png", "maps"], "without extension"),
     ("good", ["--attention-png", "."], "is a folder"),
-    ("good", ["--checkpoint", "nowhere"], "not a crossmodal checkpoint"),
+    ("good", ["--checkpoint", "nowhere"], "nowhere is not a saved model"),
 ])
 def test_caption_cli_explains_every_bad_input_in_one_line(tmp_path, monkeypatch, capsys, kind, flags, message):
     from crossmodal import caption as caption_cli
@@ -344,7 +371,7 @@ def test_caption_cli_exits_non_zero_without_a_traceback(tmp_path):
 def test_a_literal_control_token_in_text_is_refused():
     """With '<', '>' in the vocabulary, "<eos>" typed as text would otherwise end the caption early."""
     from crossmodal import build_char_tokenizer, caption_for
-    from crossmodal.tokenizer import check_text
+    from crossmodal.nn.tokenizer import check_text
 
     tokenizer = build_char_tokenizer([caption_for(d) for d in range(10)] + ["<>"])
     ids = tokenizer("seven<eos>")["input_ids"]
@@ -358,7 +385,7 @@ def test_a_literal_control_token_in_text_is_refused():
 
 def broken_mnist(root, which, damage):
     """MNIST in root/MNIST/raw/ with one test-split file damaged (the others link to the real ones)."""
-    from crossmodal.data import data_root
+    from crossmodal.data.mnist import data_root
 
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -390,7 +417,7 @@ def test_broken_mnist_files_are_named(mnist_test, tmp_path, which, damage, messa
 # --- MNIST-shaped tensors that are not MNIST-like: inverted digits and noise are warned about ---
 
 def test_inverted_digits_and_noise_are_flagged_and_mnist_is_not(mnist_test):
-    from crossmodal.inputs import NotMNISTLikeWarning, check_mnist_like
+    from crossmodal.images import NotMNISTLikeWarning, check_mnist_like
 
     images = mnist_test[0][:1000]
     drawing = Image.new("L", (90, 90), 255)  # dark ink on white paper: preprocess_drawing makes it MNIST-like
@@ -406,7 +433,7 @@ def test_inverted_digits_and_noise_are_flagged_and_mnist_is_not(mnist_test):
 
 
 def test_caption_warns_about_an_inverted_digit(shipped, mnist_test):
-    from crossmodal.inputs import NotMNISTLikeWarning
+    from crossmodal.images import NotMNISTLikeWarning
 
     with pytest.warns(NotMNISTLikeWarning):
         shipped.caption(1 - mnist_test[0][0])

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from crossmodal import Captioner
+from crossmodal import VisionLanguageModel
 
 from .conftest import tiny_config
 
@@ -16,7 +16,7 @@ def tiny_vocab_model(seed=0, noise=0.1):
     """A random captioner over 5 tokens whose next-token distributions are far from uniform. With the
     defaults, greedy decoding often misses the likeliest sequence (a first token looks likelier than <eos>)."""
     torch.manual_seed(seed)
-    model = Captioner(tiny_config(vocab_size=V)).eval()  # no tokenizer: generate() works on ids
+    model = VisionLanguageModel(tiny_config(vocab_size=V)).eval()  # no tokenizer: generate() works on ids
     with torch.no_grad():
         for p in model.decoder.parameters():
             p.add_(torch.randn_like(p) * noise)  # far from the near-uniform start of training's init

@@ -73,8 +73,9 @@ DrawingPad.for_numbers()  # the shipped reader of numbers"""
 def wide_pad_notebook(tmp_path):
     """A JupyterLab server on a temporary root holding a one-cell notebook, the wide pad with the shipped reader;
     yields the URL of the notebook."""
-    from crossmodal.pretrained import READER_DIR
+    from crossmodal.pretrained import shipped_dir
 
+    READER_DIR = shipped_dir("reader")
     if not (READER_DIR / "config.json").is_file() and not os.environ.get("CI"):
         pytest.skip(f"no shipped reader of numbers yet ({READER_DIR})")
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": WIDE_PAD_CELL}

@@ -6,9 +6,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from crossmodal import Captioner
+from crossmodal import VisionLanguageModel
 from crossmodal import caption as caption_cli
 from crossmodal import train as train_cli
+from crossmodal.tasks import captions as captions_task
 
 
 def drawing(path, blank=False):
@@ -49,14 +50,14 @@ def test_caption_explains_bad_files(tmp_path, content, message):
 
 def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mnist_train, mnist_test, capsys):
     small = {True: (mnist_train[0][:256], mnist_train[1][:256]), False: (mnist_test[0][:200], mnist_test[1][:200])}
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: small[train])
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: small[train])  # CaptionBatches' and CaptionTest's
     argv = ["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path), "--threads", "2", *TINY_FLAGS]
     train_cli.main(argv)
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["command"] == "python -m crossmodal.train " + " ".join(argv)
     assert 0 <= record["test_exact_match"] <= 1 and len(record["per_digit"]) == 10
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "optimizer.safetensors").exists()
-    assert "test caption exact match" in capsys.readouterr().out
+    assert "test exact match" in capsys.readouterr().out
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["vision"]["patch_size"] == 7 and config["decoder"]["dim"] == 32
 
@@ -65,10 +66,10 @@ def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mni
 def test_init_from_starts_a_new_run_from_a_checkpoint(tmp_path, monkeypatch, mnist_train, mnist_test):
     """Training on from a finished run: its weights and model, a fresh optimizer, both commands in the record."""
     small = {True: (mnist_train[0][:128], mnist_train[1][:128]), False: (mnist_test[0][:100], mnist_test[1][:100])}
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: small[train])
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: small[train])
     first = ["--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "first"), *TINY_FLAGS]
     train_cli.main(first)
-    trained = Captioner.from_pretrained(tmp_path / "first").state_dict()
+    trained = VisionLanguageModel.from_pretrained(tmp_path / "first").state_dict()
     seen = {}
     real_train = train_cli.train
     monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(
@@ -86,6 +87,8 @@ def test_init_from_starts_a_new_run_from_a_checkpoint(tmp_path, monkeypatch, mni
         train_cli.main([*second, "--resume"])
     with pytest.raises(SystemExit, match="writes other characters"):  # a captioner cannot start a reader
         train_cli.main([*second[:-1], str(tmp_path / "fourth"), "--task", "numbers"])
+
+FOUR_DIGITS = torch.zeros(4, 1, 28, 28), torch.arange(4)  # MNIST, for a run whose training is stubbed out
 
 # tests/conftest.py's tiny_config, as flags
 TINY_FLAGS = ["--vision.stem", "patch", "--vision.dim", "32", "--vision.depth", "2", "--vision.num-heads", "2",
@@ -106,8 +109,8 @@ def test_every_config_field_is_a_flag(capsys):
 def test_a_flag_sets_a_nested_model_setting(tmp_path, monkeypatch):
     """The gate experiment of notebook 04 is a command line: --decoder.gated true."""
     seen = {}
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
-    history = {"eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: FOUR_DIGITS)
+    history = {"loss": [], "eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
                "train_seconds": 0, "eval_seconds": 0}
     monkeypatch.setattr(train_cli, "train", lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg) or history)
     train_cli.main(["--out", str(tmp_path), "--decoder.gated", "true", "--augment", "no", "--lr", "1e-3", *TINY_FLAGS])
@@ -118,8 +121,8 @@ def test_a_flag_sets_a_nested_model_setting(tmp_path, monkeypatch):
 def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monkeypatch):
     """No flags: the convolutional stem, the stroke augmentation and the peak learning rate the README measured."""
     seen = {}
-    monkeypatch.setattr(train_cli, "load_mnist", lambda train: (None, None))
-    history = {"eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: FOUR_DIGITS)
+    history = {"loss": [], "eval": [{"step": 0, "train_seconds": 0.0, "exact_match": 0.0, "per_digit": [0.0] * 10}],
                "train_seconds": 0, "eval_seconds": 0}
     monkeypatch.setattr(train_cli, "train",
                         lambda model, cfg, *a, **k: seen.update(model=model, cfg=cfg, kw=k) or history)

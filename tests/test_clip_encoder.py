@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from crossmodal import TimmEncoder
-from crossmodal.clip_encoder import OpenClipEncoder
-from crossmodal.flamingo import Flamingo
+from crossmodal.nn.encoders import OpenClipEncoder
+from crossmodal.nn.flamingo import Flamingo
 
 VOCAB = 30
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # OpenAI's

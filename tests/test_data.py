@@ -6,7 +6,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from crossmodal import caption_for, preprocess_drawing
-from crossmodal.data import MNISTCaptions, augment, batches
+from crossmodal.data import augment
+from crossmodal.data.mnist import MNISTCaptions, batches
 
 
 def test_captions():

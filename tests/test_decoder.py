@@ -5,7 +5,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from crossmodal import Decoder, DecoderConfig, KVCache
-from crossmodal.decoder import gpt2_config_for, load_gpt2_weights
+from crossmodal.nn.decoder import gpt2_config_for, load_gpt2_weights
 
 
 @pytest.mark.parametrize("dim, depth, heads", [(32, 1, 2), (48, 3, 4), (64, 2, 8)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crossmodal import load_emnist
-from crossmodal.emnist import emnist_files
+from crossmodal.data.emnist import emnist_files
 
 
 def write_idx(path, data):

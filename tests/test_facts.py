@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from crossmodal.data import caption_for
-from crossmodal.facts import FAMILIES, all_facts, completions, continuations, corpus, family_facts, held_out_facts, word
+from crossmodal.data.facts import (
+    FAMILIES,
+    all_facts,
+    completions,
+    continuations,
+    corpus,
+    family_facts,
+    held_out_facts,
+    word,
+)
 
 # our own reading of the words, independent of the module's table
 VALUE = {w: i for i, w in enumerate(

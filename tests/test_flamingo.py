@@ -1,5 +1,5 @@
-"""Flamingo's gated cross-attention in a frozen GPT-2 (crossmodal/flamingo.py) and the text LM's code path
-(crossmodal/text_lm.py): closed gates change nothing, training never touches the LM, bad input is refused.
+"""Flamingo's gated cross-attention in a frozen GPT-2 (crossmodal/nn/flamingo.py) and the text LM's code path
+(crossmodal/tasks/text.py): closed gates change nothing, training never touches the LM, bad input is refused.
 Everything is random and tiny; nothing is downloaded."""
 
 import pytest
@@ -7,11 +7,14 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
-from crossmodal import TimmEncoder, VisionConfig, VisionTransformer, text_lm
+from crossmodal import TimmEncoder, VisionConfig, VisionTransformer
 from crossmodal.data import ALL_CAPTIONS
-from crossmodal.facts import all_facts
-from crossmodal.flamingo import Flamingo, FlamingoLayer
-from crossmodal.text_lm import build_text_lm, complete, encode, pretrain
+from crossmodal.data.facts import all_facts
+from crossmodal.nn.flamingo import Flamingo, FlamingoLayer
+from crossmodal.tasks import text as text_lm
+from crossmodal.tasks.text import build_text_lm, complete, encode
+
+from .test_eyes import pretrain  # the text task's training: its TrainConfig, FactBatches and loss, through train()
 
 VOCAB, N_LAYER = 30, 4
 

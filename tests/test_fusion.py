@@ -5,11 +5,11 @@ import pytest
 import torch
 from transformers import GPT2LMHeadModel
 
-from crossmodal import Captioner, Decoder, DecoderConfig, KVCache
-from crossmodal.config import check_config
-from crossmodal.decoder import gpt2_config_for, load_gpt2_weights
-from crossmodal.fusion import comparable_configs, with_fusion
-from crossmodal.train import default_model_config
+from crossmodal import Decoder, DecoderConfig, KVCache, VisionLanguageModel
+from crossmodal.nn.config import check_config
+from crossmodal.nn.decoder import gpt2_config_for, load_gpt2_weights
+from crossmodal.nn.fusion import comparable_configs, with_fusion
+from crossmodal.tasks.captions import captioner_config, new_captioner
 
 from .conftest import tiny_config
 
@@ -18,7 +18,7 @@ FUSIONS = ["cross", "prefix", "raw"]
 
 def model_for(fusion, seed=0):
     torch.manual_seed(seed)
-    return Captioner.for_mnist(with_fusion(tiny_config(), fusion)).eval()
+    return new_captioner(with_fusion(tiny_config(), fusion)).eval()
 
 
 @pytest.mark.parametrize("dim, depth, heads, image_tokens", [(32, 1, 2, 16), (48, 3, 4, 49), (64, 2, 8, 7)])
@@ -86,7 +86,7 @@ def test_caption_maps_and_round_trip(fusion, tmp_path):
     if caption.text:
         assert torch.allclose(caption.attention.sum((-2, -1)), torch.ones(()), atol=1e-5)
     model.save_pretrained(tmp_path / "m")
-    again = Captioner.from_pretrained(tmp_path / "m")
+    again = VisionLanguageModel.from_pretrained(tmp_path / "m")
     assert again.config.fusion == fusion
     assert torch.equal(again.generate(image[None, None]), model.generate(image[None, None]))
 
@@ -105,14 +105,14 @@ def test_bad_fusion_settings_are_refused():
     with pytest.raises(ValueError, match="fusion must be one of"):
         check_config(config)
     with pytest.raises(ValueError, match="fusion must be one of"):
-        Captioner.for_mnist(config)
+        new_captioner(config)
     with pytest.raises(ValueError, match="fusion must be one of"):
         with_fusion(tiny_config(), "late")
     config.fusion = "prefix"  # with the tiny config's cross-attention in every layer
     with pytest.raises(ValueError, match="cross_attention_every to 0"):
         check_config(config)
     with pytest.raises(ValueError, match="cross_attention_every to 0"):
-        Captioner.for_mnist(config)
+        new_captioner(config)
     raw = with_fusion(tiny_config(), "raw")
     raw.vision.stem, raw.vision.patch_size = "conv", 4
     with pytest.raises(ValueError, match="no vision encoder"):
@@ -120,15 +120,15 @@ def test_bad_fusion_settings_are_refused():
     raw = with_fusion(tiny_config(), "raw")
     raw.vision.timm_model = "vit_tiny_patch16_224"  # refused before anything is built (no timm call)
     with pytest.raises(ValueError, match="no vision encoder"):
-        Captioner.for_mnist(raw)
+        new_captioner(raw)
 
 
 def test_a_prefix_decoder_maps_every_layer():
     config = tiny_config(cross_attention_every=2)
     config.decoder.depth = 3
-    assert Captioner.for_mnist(config).decoder.image_layers == 1  # one cross-attention layer, in layer 1
+    assert new_captioner(config).decoder.image_layers == 1  # one cross-attention layer, in layer 1
     prefix = with_fusion(config, "prefix")
-    assert Captioner.for_mnist(prefix).decoder.image_layers == 3  # its self-attention, in each layer
+    assert new_captioner(prefix).decoder.image_layers == 3  # its self-attention, in each layer
 
 
 def test_prefix_decoder_needs_the_image():
@@ -141,7 +141,7 @@ def test_prefix_decoder_needs_the_image():
 
 
 def test_comparable_configs_have_about_the_same_parameter_count():
-    counts = {name: sum(p.numel() for p in Captioner.for_mnist(config).parameters())
-              for name, config in comparable_configs(default_model_config()).items()}
+    counts = {name: sum(p.numel() for p in new_captioner(config).parameters())
+              for name, config in comparable_configs(captioner_config()).items()}
     assert counts["cross"] == 301_600  # the shipped captioner's design
     assert max(counts.values()) <= 1.1 * min(counts.values()), counts

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from crossmodal import Captioner
-from crossmodal.model import Caption
+from crossmodal import VisionLanguageModel
+from crossmodal.nn.model import Generation
+from crossmodal.tasks.captions import new_captioner
 
 from .conftest import tiny_config
 
@@ -12,7 +13,7 @@ from .conftest import tiny_config
 def trained_like_model():
     """A random captioner with half-open gates, so the image matters to every token."""
     torch.manual_seed(0)
-    model = Captioner.for_mnist(tiny_config(gated=True)).eval()
+    model = new_captioner(tiny_config(gated=True)).eval()
     with torch.no_grad():
         for block in model.decoder.blocks:
             block.gate.fill_(0.5)
@@ -59,7 +60,7 @@ def test_generation_stops_at_eos_and_pads_after(tiny_model):
 def test_caption_returns_text_and_attention_maps():
     model = trained_like_model()
     result = model.caption(torch.rand(28, 28, generator=torch.Generator().manual_seed(4)))
-    assert isinstance(result, Caption)
+    assert isinstance(result, Generation)
     n, g = len(result.text), model.encoder.grid_size
     layers, heads = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads
     assert result.attention.shape == (n, layers, heads, *g)
@@ -100,7 +101,7 @@ def test_score_refuses_text_it_cannot_read(tiny_model):
 
 def test_a_blind_captioner_captions_and_scores_with_no_maps():
     torch.manual_seed(0)
-    blind = Captioner.for_mnist(tiny_config(cross_attention_every=0)).eval()  # a decoder that cannot see
+    blind = new_captioner(tiny_config(cross_attention_every=0)).eval()  # a decoder that cannot see
     image = torch.rand(28, 28, generator=torch.Generator().manual_seed(6))
     written = blind.caption(image)
     g, heads = blind.encoder.grid_size, blind.config.decoder.num_heads
@@ -114,7 +115,7 @@ def test_a_blind_captioner_captions_and_scores_with_no_maps():
 def test_a_blind_captioner_trains_without_running_the_encoder():
     """Its decoder has no cross-attention: the patches would be thrown away, so forward skips the encoder."""
     torch.manual_seed(0)
-    blind = Captioner.for_mnist(tiny_config(cross_attention_every=0))
+    blind = new_captioner(tiny_config(cross_attention_every=0))
     calls = []
     blind.encoder.patch_embed.register_forward_hook(lambda module, args, out: calls.append(1))  # the first step
     tokens = torch.randint(4, blind.config.decoder.vocab_size, (2, 6))
@@ -122,7 +123,7 @@ def test_a_blind_captioner_trains_without_running_the_encoder():
     assert calls == [] and logits.shape == (2, 5, blind.config.decoder.vocab_size)
     _, other = blind(torch.zeros(2, 1, 28, 28), tokens[:, :-1], tokens[:, 1:])
     assert torch.equal(loss, other)  # the images make no difference to a decoder that cannot see
-    seeing = Captioner.for_mnist(tiny_config())
+    seeing = new_captioner(tiny_config())
     seeing.encoder.patch_embed.register_forward_hook(lambda module, args, out: calls.append(1))
     seeing(torch.rand(2, 1, 28, 28), tokens[:, :-1])
     assert calls == [1]
@@ -205,7 +206,7 @@ def test_decoding_an_unknown_token_id_says_so(tiny_model):
 
 
 def test_a_captioner_without_tokenizer_says_what_to_do():
-    model = Captioner(tiny_config()).eval()
+    model = VisionLanguageModel(tiny_config()).eval()
     assert model.generate(torch.rand(1, 1, 28, 28), max_new_tokens=2).shape == (1, 2)  # ids need no tokenizer
     for call in (lambda: model.decode(torch.tensor([[5]])), lambda: model.caption(torch.rand(28, 28)),
                  lambda: model.score(torch.rand(28, 28), "This")):
@@ -214,11 +215,11 @@ def test_a_captioner_without_tokenizer_says_what_to_do():
 
 
 def test_caption_checks_the_images_once(tiny_model, monkeypatch):
-    import crossmodal.model
+    import crossmodal.nn.model
 
     calls = []
-    original = crossmodal.model.to_image_batch
-    monkeypatch.setattr(crossmodal.model, "to_image_batch", lambda *a: calls.append(1) or original(*a))
+    original = crossmodal.nn.model.to_image_batch
+    monkeypatch.setattr(crossmodal.nn.model, "to_image_batch", lambda *a: calls.append(1) or original(*a))
     tiny_model.caption(torch.rand(28, 28))
     assert len(calls) == 1
 

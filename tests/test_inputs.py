@@ -1,15 +1,15 @@
-"""The input contract (crossmodal/inputs.py): one place, one rule for blank images."""
+"""The input contract (crossmodal/images.py): one place, one rule for blank images."""
 
 import pytest
 import torch
 
 import crossmodal
-from crossmodal import BlankImageError, data, inputs, preprocess_drawing
+from crossmodal import BlankImageError, images, preprocess_drawing
 
 
-def test_names_are_importable_from_the_package_and_their_old_home():
+def test_names_are_importable_from_the_package_and_their_home():
     for name in ("BlankImageError", "preprocess_drawing", "to_image_batch"):
-        assert getattr(crossmodal, name) is getattr(inputs, name) is getattr(data, name)
+        assert getattr(crossmodal, name) is getattr(images, name)
 
 
 def faint(paper, ink):

@@ -1,4 +1,4 @@
-"""Handwritten numbers (numbers.py): deterministic, split by MNIST's own split, boxes on the ink, any layout."""
+"""Handwritten numbers (data/numbers.py): deterministic, split by MNIST's own split, boxes on the ink, any layout."""
 
 import hashlib
 
@@ -7,17 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crossmodal import (
-    BlankImageError,
-    Captioner,
-    CaptionerConfig,
-    DecoderConfig,
-    VisionConfig,
-    numbers,
-    preprocess_number,
-)
-from crossmodal.numbers import NumberBatches, as_bytes, make_numbers, pose_digits, resize
-from crossmodal.numbers import test_set as published_test_set  # (a name pytest would collect as a test)
+from crossmodal import BlankImageError, DecoderConfig, VisionConfig, VLMConfig, preprocess_number
+from crossmodal.data import numbers
+from crossmodal.data.numbers import as_bytes, make_numbers, pose_digits, resize
+from crossmodal.data.numbers import test_numbers as published_test_set  # (a name pytest would collect as a test)
+from crossmodal.tasks.numbers import NumberBatches, new_reader
 
 # SHA-256 of the published test set (images, then texts joined by newlines, then boxes as little-endian int64)
 TEST_SET_SHA256 = "c88e6ab326ef9b42065a96b2e86e3d4e854c2a09c3de33612b72abe6fb9593c6"
@@ -54,14 +48,14 @@ def fake_mnist(value, count=30):
 
 def test_test_numbers_use_test_images_and_training_numbers_training_images(monkeypatch):
     splits = {True: fake_mnist(200), False: fake_mnist(90)}
-    monkeypatch.setattr("crossmodal.data.load_mnist", lambda train, root=None: splits[train])
-    published_test_set.cache_clear()
+    monkeypatch.setattr(numbers, "load_mnist", lambda train, root=None: splits[train])
+    numbers._test_numbers.cache_clear()  # made once per process: make it again from the fake MNIST
     try:
         assert published_test_set(count=40).images.max() <= 90  # bilinear scaling never brightens a stroke
     finally:
-        published_test_set.cache_clear()
-    stream = NumberBatches(*splits[True], Captioner.for_numbers().tokenizer, strings_per_epoch=40)
-    shades = torch.cat([x for x, _ in stream.batches(0, 16, seed=0)]).unique()
+        numbers._test_numbers.cache_clear()
+    stream = NumberBatches(*splits[True], new_reader().tokenizer, strings_per_epoch=40)
+    shades = torch.cat([batch.images for batch in stream.batches(0, 16, seed=0)]).unique()
     assert shades.max() == 200 / 255 and not torch.isin(torch.tensor(90 / 255), shades)
 
 
@@ -132,7 +126,7 @@ def test_preprocess_number_places_any_number_on_the_canvas(mnist_test):
 
 def test_a_reader_reads_digit_strings_with_rectangular_maps():
     torch.manual_seed(0)
-    model = Captioner.for_numbers(CaptionerConfig(VisionConfig(image_size=(28, 112), dim=16, depth=1, num_heads=2),
+    model = new_reader(VLMConfig(VisionConfig(image_size=(28, 112), dim=16, depth=1, num_heads=2),
                                                   DecoderConfig(dim=16, depth=2, num_heads=2, block_size=6))).eval()
     assert model.tokenizer.convert_ids_to_tokens(list(range(4, len(model.tokenizer)))) == list("0123456789")
     assert model.encoder.grid_size == (7, 28)
@@ -142,17 +136,17 @@ def test_a_reader_reads_digit_strings_with_rectangular_maps():
     assert caption.attention.shape == (len(caption.text), 2, 2, 7, 28)
     with pytest.raises(ValueError, match="preprocess_number"):
         model.caption(torch.rand(28, 56))
-    proposed = Captioner.for_numbers()
+    proposed = new_reader()
     size = sum(p.numel() for p in proposed.parameters())
     assert size * 4 < 5e6 and proposed.config.decoder.block_size == 6  # a checkpoint under 5 MB
 
 
 def test_augmented_stream_poses_each_digit_and_repeats_with_its_seed(mnist_train):
-    tokenizer = Captioner.for_numbers().tokenizer
+    tokenizer = new_reader().tokenizer
     plain = NumberBatches(*mnist_train, tokenizer, strings_per_epoch=64)
     posed = NumberBatches(*mnist_train, tokenizer, strings_per_epoch=64, augment=True, strokes=True)
-    (x0, t0), (x1, t1), (x2, t2) = (next(s.batches(3, 64, seed=5)) for s in (plain, posed, posed))
-    assert torch.equal(x1, x2) and torch.equal(t1, t2)  # a resumed run sees the same batches
+    (x0, t0, _, _), (x1, t1, y1, _), (x2, t2, y2, _) = (next(s.batches(3, 64, seed=5)) for s in (plain, posed, posed))
+    assert torch.equal(x1, x2) and torch.equal(t1, t2) and torch.equal(y1, y2)  # a resumed run sees the same batches
     assert x1.shape == x0.shape and 0 <= x1.min() and x1.max() <= 1
     assert not torch.equal(x1, x0)
     assert (x1.flatten(1).amax(1) > 0.5).all()  # every number keeps its ink

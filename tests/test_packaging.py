@@ -58,9 +58,20 @@ def test_each_library_file_stays_readable():
 
 
 def readme_library_table():
-    """The file column of the README's 'The library' table, in its order (a folder row stands for its files)."""
+    """The file column of the README's 'The library' table, in its order (a folder row stands for its files).
+
+    A row may name several files (`nn/serialization.py`, `nn/auto.py`), each relative to crossmodal/ unless it
+    says crossmodal/ itself; a bold row (**`crossmodal/nn/`**) heads a folder's rows and stands for its __init__.py
+    (the package's face), not for its other files."""
     section = (ROOT / "README.md").read_text().split("## The library", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| `(crossmodal/[^`]+)` \|", section, flags=re.M)
+    listed = []
+    for cell in re.findall(r"^\| ([^|]+?) \|", section, flags=re.M):
+        if cell.startswith("**"):
+            listed += [f"{folder}__init__.py" for folder in re.findall(r"`(crossmodal/[^`]+/)`", cell)]
+            continue
+        listed += [name if name.startswith("crossmodal/") else f"crossmodal/{name}"
+                   for name in re.findall(r"`([^`]+)`", cell)]
+    return listed
 
 
 def test_readme_lists_every_library_file_in_reading_order():

@@ -5,15 +5,17 @@ import json
 import pytest
 import torch
 
-from crossmodal import caption_for, load_pretrained
-from crossmodal.pretrained import PRETRAINED_DIR
-from crossmodal.train import evaluate
+from crossmodal import caption_for, load_captioner
+from crossmodal.pretrained import shipped_dir
+from crossmodal.tasks.captions import evaluate
+
+PRETRAINED_DIR = shipped_dir("captioner")
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.set_num_threads(2)
-    return load_pretrained()
+    return load_captioner()
 
 
 def test_shipped_files_are_small():
@@ -62,7 +64,7 @@ def test_score_reads_the_caption_it_writes(model, mnist_test):
 def test_the_shipped_captioner_reads_thick_thin_and_blurred_digits(model, mnist_test):
     """The README's robustness table: MNIST test drawn thicker (3×3 dilation), thinner (2×2 erosion) and
     blurred (Gaussian, sigma 1), as a user's pen differs from MNIST's."""
-    from crossmodal.evaluate import robustness
+    from crossmodal.tasks.captions import robustness
 
     results = robustness(model, *mnist_test)
     assert results["clean"] >= 0.994, results
@@ -71,12 +73,13 @@ def test_the_shipped_captioner_reads_thick_thin_and_blurred_digits(model, mnist_
 
 @pytest.mark.parametrize("name", ["cross", "prefix", "raw"])
 def test_shipped_fusion_models_caption_as_their_record_says(name, mnist_test):
-    from crossmodal.pretrained import fusion_dir, fusion_record, load_fusion
+    from crossmodal.pretrained import load_fusion
+    from crossmodal.pretrained import record as shipped_record
 
     model = load_fusion(name)
     assert model.config.fusion == name
-    assert sum(f.stat().st_size for f in fusion_dir(name).iterdir()) <= 2 * 1024 * 1024
-    record = fusion_record(name)
+    assert sum(f.stat().st_size for f in shipped_dir(f"fusion-{name}").iterdir()) <= 2 * 1024 * 1024
+    record = shipped_record(f"fusion-{name}")
     assert record["command"].startswith("python tests/benchmarks/compare_fusions.py")
     assert record["parameters"] == sum(p.numel() for p in model.parameters())
     images, labels = mnist_test[0][:1000], mnist_test[1][:1000]

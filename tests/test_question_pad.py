@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossmodal.questions import answer_questions, answer_with_maps
+from crossmodal.tasks.questions import answer_questions, answer_with_maps
 from crossmodal.widgets import AskThePicture, QuestionPad
 from crossmodal.widgets.question_pad import PROMPT
 
@@ -91,7 +91,7 @@ def shipped():
 
 
 def test_the_shipped_answerer_answers_questions_about_a_test_number(shipped, mnist_test):
-    from crossmodal.questions import test_questions
+    from crossmodal.data.questions import test_questions
 
     test = test_questions("seen")
     images = test.numbers.images[:8].float() / 255

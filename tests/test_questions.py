@@ -1,13 +1,13 @@
-"""Questions about numbers (questions.py): exact answers, balanced kinds and yes/no, and splits that hold out what
-they say they hold out."""
+"""Questions about numbers (data/questions.py, tasks/questions.py): exact answers, balanced kinds and yes/no, and
+splits that hold out what they say they hold out."""
 
 from collections import Counter
 
 import pytest
 import torch
 
-from crossmodal.numbers import Draws
-from crossmodal.questions import (
+from crossmodal.data.numbers import Draws
+from crossmodal.data.questions import (
     BLOCK_SIZE,
     HELD_OUT_PHRASING,
     KINDS,
@@ -117,17 +117,19 @@ def _fits(template, text):
 
 
 def tiny_answerer(seed=0):
-    from crossmodal.config import CaptionerConfig, DecoderConfig, VisionConfig
-    from crossmodal.questions import question_answerer
+    from crossmodal.nn.config import DecoderConfig, VisionConfig, VLMConfig
+    from crossmodal.tasks.questions import new_answerer
 
     torch.manual_seed(seed)
-    config = CaptionerConfig(VisionConfig(image_size=(28, 112), patch_size=7, dim=32, depth=1, num_heads=2),
+    config = VLMConfig(VisionConfig(image_size=(28, 112), patch_size=7, dim=32, depth=1, num_heads=2),
                              DecoderConfig(dim=32, depth=2, num_heads=2, block_size=BLOCK_SIZE))
-    return question_answerer(config).eval()
+    return new_answerer(config).eval()
 
 
 def test_chat_batch_counts_the_answers_only():
-    from crossmodal.questions import IGNORE_INDEX, Question, chat_batch
+    from crossmodal.data.questions import Question
+    from crossmodal.nn import IGNORE_INDEX
+    from crossmodal.tasks.questions import chat_batch
 
     model = tiny_answerer()
     questions = [Question("sum", "Add up the digits.", "12"), Question("count", "How long is the number?", "3")]
@@ -141,13 +143,15 @@ def test_chat_batch_counts_the_answers_only():
 
 
 def test_question_stream_trains_on_answers_only(mnist_train):
-    from crossmodal.questions import IGNORE_INDEX, QuestionBatches
-    from crossmodal.train import TrainConfig, train
+    from crossmodal.nn import IGNORE_INDEX
+    from crossmodal.tasks.questions import QuestionBatches
+    from crossmodal.training import TrainConfig, train
 
     model = tiny_answerer()
     stream = QuestionBatches(*mnist_train, model.tokenizer, strings_per_epoch=32, augment=True)
-    images, tokens, targets = next(stream.batches(0, 16, seed=0))
-    assert images.shape == (16, 1, 28, 112) and tokens.shape[0] == targets.shape[0] == 16
+    images, tokens, targets, keep = next(stream.batches(0, 16, seed=0))
+    assert images.shape == (16, 1, 28, 112) and tokens.shape == targets.shape and tokens.shape[0] == 16
+    assert keep is None
     answers = (targets != IGNORE_INDEX).sum(1)
     assert (answers >= 2).all() and (answers <= 16).all()  # 1 to 15 characters ("1767 has 7: yes"), and <eos>
     history = train(model, TrainConfig(epochs=1, batch_size=16, warmup_steps=1), stream)
@@ -155,8 +159,8 @@ def test_question_stream_trains_on_answers_only(mnist_train):
 
 
 def test_batched_answers_equal_one_at_a_time(mnist_test):
-    from crossmodal.numbers import make_numbers
-    from crossmodal.questions import answer_questions
+    from crossmodal.data.numbers import make_numbers
+    from crossmodal.tasks.questions import answer_questions
 
     model = tiny_answerer(seed=1)
     with torch.no_grad():  # a random model that writes answers of several lengths rather than <eos> at once
@@ -176,10 +180,8 @@ def test_batched_answers_equal_one_at_a_time(mnist_test):
     ("<eos>", "control token"),
 ])
 def test_bad_questions_are_refused(question, message):
-    from crossmodal.questions import prompt_ids
-
     with pytest.raises(ValueError, match=message) as refused:
-        prompt_ids(tiny_answerer(), question)
+        tiny_answerer().prompt_ids(question)
     assert "|user|" not in str(refused.value)  # the known characters it lists are characters, not role tokens
 
 
@@ -193,7 +195,7 @@ def test_final_answer_is_the_conclusion(text, conclusion):
 
 
 def test_the_longest_question_and_answer_fit_the_block():
-    from crossmodal.questions import ORDINALS, PHRASINGS, answer
+    from crossmodal.data.questions import ORDINALS, PHRASINGS, answer
 
     longest_question = max(len(p.format(ordinal=o, digit="7")) for ps in PHRASINGS.values() for p in ps
                            for o in ORDINALS + ["last"])
@@ -202,7 +204,7 @@ def test_the_longest_question_and_answer_fit_the_block():
 
 
 def test_accuracy_by_kind_grades_the_conclusion():
-    from crossmodal.questions import Question, accuracy_by_kind
+    from crossmodal.data.questions import Question, accuracy_by_kind
 
     questions = [Question("sum", "Sum the digits.", "1+2=3"), Question("sum", "Sum the digits.", "1+3=4"),
                  Question("read", "Read the number.", "12"), Question("contains", "Is there a 1?", "12 has 1: yes")]
@@ -211,13 +213,12 @@ def test_accuracy_by_kind_grades_the_conclusion():
 
 
 def test_training_mix_of_kinds():
-    from crossmodal.questions import QuestionBatches
-    from crossmodal.train import TrainConfig
+    from crossmodal.tasks.questions import QuestionBatches, QuestionOptions
 
-    assert TrainConfig(question_kinds="contains, contains,sum").kinds_asked() == ("contains", "contains", "sum")
-    assert TrainConfig().kinds_asked() == KINDS
-    with pytest.raises(ValueError, match="question_kinds .* must be a comma-separated list of read"):
-        TrainConfig(question_kinds="contains,colour").check()
+    assert QuestionOptions(question_kinds="contains, contains,sum").kinds() == ("contains", "contains", "sum")
+    assert QuestionOptions().kinds() == KINDS
+    with pytest.raises(ValueError, match="--question-kinds must be a comma-separated list of read"):
+        QuestionOptions(question_kinds="contains,colour").check()
     with pytest.raises(ValueError, match="kinds must name some of"):
         QuestionBatches(torch.zeros(1, 1, 28, 28), torch.zeros(1), None, kinds=("colour",))
     questions = ask_each(many_numbers(90), torch.Generator().manual_seed(0), kinds=("contains", "contains", "sum"))
@@ -227,18 +228,22 @@ def test_training_mix_of_kinds():
 def test_train_cli_task_questions_trains_an_answerer(tmp_path, monkeypatch, mnist_train, mnist_test):
     import json
 
-    from crossmodal import Captioner, tasks
+    from crossmodal import VisionLanguageModel
     from crossmodal import train as train_cli
-    from crossmodal.numbers import make_numbers
-    from crossmodal.questions import QuestionBatches, QuestionTest, answer_questions
+    from crossmodal.data.numbers import make_numbers
+    from crossmodal.data.questions import QuestionSet
+    from crossmodal.tasks import questions as questions_task
+    from crossmodal.tasks.questions import QuestionBatches, answer_questions
 
     numbers = make_numbers(*mnist_test, 14, torch.Generator().manual_seed(4))
-    small_test = QuestionTest(numbers, ask_each(numbers.texts, torch.Generator().manual_seed(0), "seen"))
-    monkeypatch.setattr(tasks, "QuestionBatches", lambda *a, **kw: QuestionBatches(*a, **kw, strings_per_epoch=32))
-    monkeypatch.setattr(tasks, "test_questions", lambda: small_test)
+    small_test = QuestionSet(numbers, ask_each(numbers.texts, torch.Generator().manual_seed(0), "seen"))
+    monkeypatch.setattr(questions_task, "load_mnist", lambda train: mnist_train if train else mnist_test)
+    monkeypatch.setattr(questions_task, "QuestionBatches",
+                        lambda *a, **kw: QuestionBatches(*a, **kw, strings_per_epoch=32))
+    monkeypatch.setattr(questions_task, "test_questions", lambda split="seen": small_test)  # QuestionTest()'s set
     train_cli.main(["--task", "questions", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path),
                     "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1"])
-    model = Captioner.from_pretrained(tmp_path)
+    model = VisionLanguageModel.from_pretrained(tmp_path)
     assert model.tokenizer.chat_template  # the chat template was saved
     assert model.config.decoder.block_size == BLOCK_SIZE
     record = json.loads((tmp_path / "training.json").read_text())

@@ -11,9 +11,15 @@ import pytest
 import torch
 
 from crossmodal import BlankImageError, load_reader, preprocess_number
-from crossmodal.numbers import test_set
-from crossmodal.pretrained import READER_DIR, reader_record
-from crossmodal.reading import evaluate_reading, read_number
+from crossmodal.data.numbers import test_numbers as published_numbers  # (a name pytest would collect as a test)
+from crossmodal.pretrained import record, shipped_dir
+from crossmodal.tasks.numbers import evaluate_reading, read_number
+
+READER_DIR = shipped_dir("reader")
+
+
+def reader_record():
+    return record("reader")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +30,7 @@ def reader():
 
 @pytest.fixture(scope="module")
 def result(reader):
-    return evaluate_reading(reader, test_set())
+    return evaluate_reading(reader, published_numbers())
 
 
 def test_shipped_files_are_small_and_say_how_they_were_made():
@@ -53,7 +59,7 @@ def test_looks_at_the_digit_it_writes(result):
 
 
 def test_attention_moves_left_to_right(reader):
-    numbers = test_set()
+    numbers = published_numbers()
     four = [i for i, t in enumerate(numbers.texts) if len(t) == 4][:200]
     captions = reader.caption(numbers.images[four])
     in_order = [c.attention.mean((1, 2)).flatten(1).argmax(1) % c.attention.shape[-1] for c in captions
@@ -63,7 +69,7 @@ def test_attention_moves_left_to_right(reader):
 
 
 def spaced_tiles(images, labels, count, seed):
-    """Another composer than numbers.py's: whole 28 × 28 tiles, gaps of 0-16 px, shifts of ±3 px, as wide
+    """Another composer than data/numbers.py's: whole 28 × 28 tiles, gaps of 0-16 px, shifts of ±3 px, as wide
     as the number needs (so read_number must first place it on the reader's canvas)."""
     g = torch.Generator().manual_seed(seed)
     pictures, texts = [], []

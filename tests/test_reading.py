@@ -1,22 +1,16 @@
-"""Reading measures (reading.py) against cases worked out by hand, and a numbers run through train()."""
+"""Reading measures (tasks/numbers.py, tasks/metrics.py) against cases worked out by hand, and a numbers run through
+train()."""
 
 import json
 
 import pytest
 import torch
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig
-from crossmodal.numbers import NumberBatches, make_numbers
-from crossmodal.reading import (
-    alignment,
-    box_patches,
-    character_error_rate,
-    edit_distance,
-    evaluate_reading,
-    read,
-    read_number,
-)
-from crossmodal.train import TrainConfig, train
+from crossmodal import DecoderConfig, VisionConfig, VisionLanguageModel, VLMConfig, preprocess_number
+from crossmodal.data.numbers import make_numbers
+from crossmodal.tasks.metrics import alignment, box_patches, character_error_rate, edit_distance
+from crossmodal.tasks.numbers import NumberBatches, ReadingTest, evaluate_reading, new_reader, read, read_number
+from crossmodal.training import TrainConfig, train
 
 
 @pytest.mark.parametrize("a, b, distance", [
@@ -58,7 +52,7 @@ def test_alignment_on_a_case_with_a_known_answer():
 
 def tiny_reader():
     torch.manual_seed(0)
-    return Captioner.for_numbers(CaptionerConfig(VisionConfig(image_size=(28, 112), dim=16, depth=1, num_heads=2),
+    return new_reader(VLMConfig(VisionConfig(image_size=(28, 112), dim=16, depth=1, num_heads=2),
                                                  DecoderConfig(dim=16, depth=1, num_heads=2, block_size=6)))
 
 
@@ -77,38 +71,41 @@ def test_train_reads_numbers_from_a_stream(mnist_train, mnist_test):
     stream = NumberBatches(*mnist_train, model.tokenizer, strings_per_epoch=48)
     test_numbers = make_numbers(*mnist_test, 20, torch.Generator().manual_seed(1))
     before = [p.detach().clone() for p in model.parameters()]
-    history = train(model, TrainConfig(epochs=2, batch_size=16, warmup_steps=1, save_every=1000), stream, test_numbers)
+    history = train(model, TrainConfig(epochs=2, batch_size=16, warmup_steps=1, save_every=1000), stream,
+                    ReadingTest(test_numbers))
     assert len(history["loss"]) == 6 and history["loss"][-1] < history["loss"][0]
     assert set(history["eval"][-1]) == {"step", "train_seconds", "exact_match", "cer", "by_length", "alignment"}
     assert any((a != b).any() for a, b in zip(before, model.parameters()))
 
 
 def test_train_cli_task_numbers_trains_a_reader(tmp_path, monkeypatch, mnist_train, mnist_test):
-    from crossmodal import tasks
     from crossmodal import train as train_cli
+    from crossmodal.tasks import numbers as numbers_task
 
     small_test = make_numbers(*mnist_test, 30, torch.Generator().manual_seed(4))
     streams = []
-    monkeypatch.setattr(tasks, "NumberBatches",
+    monkeypatch.setattr(numbers_task, "load_mnist", lambda train: mnist_train if train else mnist_test)
+    monkeypatch.setattr(numbers_task, "NumberBatches",
                         lambda *a, **kw: streams.append(NumberBatches(*a, **kw, strings_per_epoch=64)) or streams[-1])
-    monkeypatch.setattr(tasks, "number_test_set", lambda: small_test)
+    monkeypatch.setattr(numbers_task, "test_numbers", lambda: small_test)  # ReadingTest()'s default set
     train_cli.main(["--task", "numbers", "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path),
                     "--vision.dim", "16", "--vision.depth", "1", "--decoder.dim", "16", "--decoder.depth", "1",
                     "--augment-strokes", "false"])
     assert (streams[0].augment, streams[0].strokes) == (True, False)  # the recipe's augmentation flags reach the stream
-    reader = Captioner.from_pretrained(tmp_path)
+    reader = VisionLanguageModel.from_pretrained(tmp_path)
     assert reader.config.vision.image_size == [28, 112] and reader.config.decoder.block_size == 6
     assert reader.config.vision.dim == 16 and reader.config.decoder.num_heads == 4  # flags over reader_config()
     record = json.loads((tmp_path / "training.json").read_text())
     assert 0 <= record["test_exact_match"] <= 1 and {"cer", "by_length", "alignment"} <= set(record)
 
 
-def test_read_number_places_other_pictures_on_the_canvas(mnist_test, monkeypatch):
+def test_read_number_places_every_picture_on_the_canvas(mnist_test, monkeypatch):
     model = tiny_reader().eval()
     seen = []
-    monkeypatch.setattr(model, "caption", lambda x: seen.append(x) or type("C", (), {"text": "42"})())
+    monkeypatch.setattr(model, "generate_text", lambda x, *a, **k: seen.append(x) or [type("G", (), {"text": "42"})()])
     canvas = make_numbers(*mnist_test, 1, torch.Generator().manual_seed(0)).images[0]
-    assert read_number(model, canvas) == "42" and seen[-1] is canvas  # the reader's own size: read as it is
+    assert read_number(model, canvas) == "42"  # the reader's own size: placed by the one input contract too
+    assert torch.equal(seen[-1], preprocess_number(canvas, canvas=(28, 112)))
     pair_of_digits = torch.cat([mnist_test[0][0, 0], mnist_test[0][1, 0]], dim=1)  # (28, 56)
     read_number(model, pair_of_digits.numpy())
     assert seen[-1].shape == (1, 28, 112) and seen[-1][0, :, :20].max() == 0  # centred on the canvas

@@ -3,7 +3,7 @@ from transformers import PreTrainedTokenizerFast
 
 from crossmodal import build_char_tokenizer, caption_for
 from crossmodal.data import ALL_CAPTIONS
-from crossmodal.tokenizer import check_text
+from crossmodal.nn.tokenizer import check_text
 
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_unknown_characters_and_empty_text_are_refused(tokenizer):
 def test_chat_template_builds_prompts_and_marks_the_answer(tmp_path):
     from transformers import PreTrainedTokenizerFast
 
-    from crossmodal.questions import vocabulary
-    from crossmodal.tokenizer import build_chat_tokenizer
+    from crossmodal.data.questions import vocabulary
+    from crossmodal.nn.tokenizer import build_chat_tokenizer
 
     tokenizer = build_chat_tokenizer(vocabulary())
     chat = [{"role": "user", "content": "What is the sum of the digits?"}, {"role": "assistant", "content": "10"}]

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from crossmodal import Captioner
-from crossmodal.train import TrainConfig, evaluate, train
+from crossmodal import VisionLanguageModel
+from crossmodal.tasks.captions import CaptionBatches, CaptionTest, evaluate, new_captioner
+from crossmodal.training import TrainConfig, train
 
 from .conftest import tiny_config
 
@@ -18,11 +19,16 @@ def subset(data, n):
     return images[:n], labels[:n]
 
 
+def captions(model, data, cfg):
+    """MNIST-like (images, labels) as the captioner's training stream, augmented as cfg says (as the command line)."""
+    return CaptionBatches(*data, model.tokenizer, augment=cfg.augment, strokes=cfg.augment and cfg.augment_strokes)
+
+
 def test_a_few_hundred_steps_clearly_lower_the_loss(mnist_train, mnist_test):
     torch.manual_seed(0)
-    model = Captioner.for_mnist(tiny_config())
+    model = new_captioner(tiny_config())
     cfg = TrainConfig(epochs=3, batch_size=64, lr=3e-3, warmup_steps=30, augment=False)
-    history = train(model, cfg, subset(mnist_train, 6400), subset(mnist_test, 1000))
+    history = train(model, cfg, captions(model, subset(mnist_train, 6400), cfg), CaptionTest(*subset(mnist_test, 1000)))
     assert len(history["loss"]) == 300
     first, last = sum(history["loss"][:20]) / 20, sum(history["loss"][-20:]) / 20
     assert last < 0.25 * first, (first, last)
@@ -31,7 +37,7 @@ def test_a_few_hundred_steps_clearly_lower_the_loss(mnist_train, mnist_test):
 
 def test_checkpoint_round_trip(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
-    loaded = Captioner.from_pretrained(tmp_path)
+    loaded = VisionLanguageModel.from_pretrained(tmp_path)
     for (name, a), (_, b) in zip(tiny_model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     assert loaded.decoder.lm_head.weight is loaded.decoder.wte.weight  # still tied after loading
@@ -44,20 +50,20 @@ def test_resume_after_interruption_is_step_for_step(mnist_train, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=64, warmup_steps=4, save_every=3)  # 16 steps, saves at 3, 6, 8 ...
 
     torch.manual_seed(0)
-    straight = Captioner.for_mnist(tiny_config())
-    train(straight, cfg, data)
+    straight = new_captioner(tiny_config())
+    train(straight, cfg, captions(straight, data, cfg))
 
     def stop_at_step_7(step, loss):
         if step == 7:
             raise Interrupt
 
     torch.manual_seed(0)
-    interrupted = Captioner.for_mnist(tiny_config())
+    interrupted = new_captioner(tiny_config())
     with pytest.raises(Interrupt):
-        train(interrupted, cfg, data, out=tmp_path, callbacks=[stop_at_step_7])
+        train(interrupted, cfg, captions(interrupted, data, cfg), out=tmp_path, callbacks=[stop_at_step_7])
     torch.manual_seed(1)  # a fresh process: different initial weights, restored from the checkpoint
-    resumed = Captioner.for_mnist(tiny_config())
-    history = train(resumed, cfg, data, out=tmp_path, resume=True)
+    resumed = new_captioner(tiny_config())
+    history = train(resumed, cfg, captions(resumed, data, cfg), out=tmp_path, resume=True)
     assert len(history["loss"]) == 16  # 6 steps before the last save + 10 after the resume
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
@@ -73,7 +79,8 @@ def test_training_goes_on_in_train_mode_after_a_callback_evaluates(tiny_model):
     seen = []
     tiny_model.decoder.register_forward_pre_hook(lambda module, args: seen.append(module.training))
     data = (torch.rand(64, 1, 28, 28), torch.arange(64) % 10)
-    train(tiny_model, TrainConfig(epochs=1, batch_size=16, augment=False), data, callbacks=[evaluating_callback])
+    cfg = TrainConfig(epochs=1, batch_size=16, augment=False)
+    train(tiny_model, cfg, captions(tiny_model, data, cfg), callbacks=[evaluating_callback])
     assert modes == [1, 2, 3, 4] and seen == [True] * 4
 
 
@@ -81,9 +88,9 @@ def test_teacher_forced_evaluate_equals_greedy_generation(mnist_train, mnist_tes
     """evaluate() reads each reference caption once instead of writing it; the verdicts must be the same
     as writing every caption greedily, image by image, on a half-trained model that gets many wrong."""
     torch.manual_seed(0)
-    model = Captioner.for_mnist(tiny_config())
-    train(model, TrainConfig(epochs=2, batch_size=64, lr=3e-3, warmup_steps=30, augment=False),
-          subset(mnist_train, 6400))
+    model = new_captioner(tiny_config())
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=3e-3, warmup_steps=30, augment=False)
+    train(model, cfg, captions(model, subset(mnist_train, 6400), cfg))
     images, labels = subset(mnist_test, 1000)
     result = evaluate(model, images, labels, batch_size=300)
     from crossmodal import caption_for
@@ -96,9 +103,9 @@ def test_teacher_forced_evaluate_equals_greedy_generation(mnist_train, mnist_tes
 
 def test_evaluate_counts_exact_matches(mnist_test):
     """Against captions written one character at a time, by a model that gets most but not all right."""
-    from crossmodal import caption_for, load_pretrained
+    from crossmodal import caption_for, load_captioner
 
-    model = load_pretrained()
+    model = load_captioner()
     images, labels = subset(mnist_test, 200)
     labels = labels.clone()
     labels[:20] = (labels[:20] + 1) % 10  # 20 wrong labels: those captions cannot match
@@ -140,13 +147,14 @@ if point == "after the weights":  # model.safetensors written, the optimizer's f
 else:  # between moving the old checkpoint aside and moving the new one in
     pathlib.Path.rename = dies_the_second_time(pathlib.Path.rename, ".saving")
 
-from crossmodal import Captioner
-from crossmodal.train import train
+from crossmodal.tasks.captions import new_captioner
+from crossmodal.training import train
 from tests.conftest import tiny_config
-from tests.test_training import crash_config, random_data
+from tests.test_training import captions, crash_config, random_data
 
 torch.manual_seed(0)
-train(Captioner.for_mnist(tiny_config()), crash_config(), random_data(), out=folder)
+model = new_captioner(tiny_config())
+train(model, crash_config(), captions(model, random_data(), crash_config()), out=folder)
 """
 
 
@@ -162,8 +170,8 @@ def random_data():
 @pytest.fixture(scope="module")
 def uninterrupted():
     torch.manual_seed(0)
-    model = Captioner.for_mnist(tiny_config())
-    train(model, crash_config(), random_data())
+    model = new_captioner(tiny_config())
+    train(model, crash_config(), captions(model, random_data(), crash_config()))
     return model
 
 
@@ -181,8 +189,9 @@ def test_a_save_killed_half_way_resumes_to_the_same_result(tmp_path, point, unin
     assert killed.returncode == 9, killed.stderr
 
     torch.manual_seed(1)
-    resumed = Captioner.for_mnist(tiny_config())
-    history = train(resumed, crash_config(), random_data(), out=tmp_path / "run", resume=True)
+    resumed = new_captioner(tiny_config())
+    history = train(resumed, crash_config(), captions(resumed, random_data(), crash_config()), out=tmp_path / "run",
+                    resume=True)
     assert len(history["loss"]) == 8  # 3 steps before the checkpoint + 5 after the resume
     for (name, a), (_, b) in zip(uninterrupted.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
@@ -190,22 +199,23 @@ def test_a_save_killed_half_way_resumes_to_the_same_result(tmp_path, point, unin
 
 
 def test_resume_refuses_other_settings_and_a_folder_without_a_run(tmp_path):
-    data = random_data()
     torch.manual_seed(0)
-    train(Captioner.for_mnist(tiny_config()), crash_config(), data, out=tmp_path)
+    model = new_captioner(tiny_config())
+    data = captions(model, random_data(), crash_config())  # the same stream for each: the settings differ
+    train(model, crash_config(), data, out=tmp_path)
     longer = TrainConfig(**{**crash_config().__dict__, "epochs": 3})
     with pytest.raises(ValueError, match=r"other settings \(epochs 2 → 3\)"):
-        train(Captioner.for_mnist(tiny_config()), longer, data, out=tmp_path, resume=True)
+        train(new_captioner(tiny_config()), longer, data, out=tmp_path, resume=True)
     with pytest.raises(ValueError, match="decoder.gated False → True"):
-        train(Captioner.for_mnist(tiny_config(gated=True)), crash_config(), data, out=tmp_path, resume=True)
+        train(new_captioner(tiny_config(gated=True)), crash_config(), data, out=tmp_path, resume=True)
     with pytest.raises(FileNotFoundError, match="holds no training to resume"):
-        train(Captioner.for_mnist(tiny_config()), crash_config(), data, out=tmp_path / "empty", resume=True)
+        train(new_captioner(tiny_config()), crash_config(), data, out=tmp_path / "empty", resume=True)
 
 
 def test_weight_decay_only_for_weight_matrices():
-    from crossmodal.train import param_groups
+    from crossmodal.training import param_groups
 
-    model = Captioner.for_mnist(tiny_config(gated=True))
+    model = new_captioner(tiny_config(gated=True))
     decay, no_decay = param_groups(model, 0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -222,11 +232,11 @@ def test_weight_decay_only_for_weight_matrices():
 def test_an_epoch_interrupted_while_evaluating_is_evaluated_after_resuming(tmp_path, monkeypatch):
     """The epoch's checkpoint is saved after its evaluation: one saved before would resume past the
     evaluation, and the epoch would never get its test score."""
-    import crossmodal.train as train_module
+    import crossmodal.tasks.captions as captions_module
 
     data = random_data()
-    test_data = data[0][:64], data[1][:64]
-    real_evaluate, calls = train_module.evaluate, []
+    test_data = CaptionTest(data[0][:64], data[1][:64])
+    real_evaluate, calls = captions_module.evaluate, []
 
     def dies_the_first_time(*args, **kwargs):
         calls.append(1)
@@ -234,11 +244,13 @@ def test_an_epoch_interrupted_while_evaluating_is_evaluated_after_resuming(tmp_p
             raise Interrupt
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "evaluate", dies_the_first_time)
+    monkeypatch.setattr(captions_module, "evaluate", dies_the_first_time)
     torch.manual_seed(0)
+    model = new_captioner(tiny_config())
+    stream = captions(model, data, crash_config())
     with pytest.raises(Interrupt):
-        train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path)
-    history = train(Captioner.for_mnist(tiny_config()), crash_config(), data, test_data, out=tmp_path, resume=True)
+        train(model, crash_config(), stream, test_data, out=tmp_path)
+    history = train(new_captioner(tiny_config()), crash_config(), stream, test_data, out=tmp_path, resume=True)
     assert [e["step"] for e in history["eval"]] == [4, 8]  # both epochs evaluated
 
 
@@ -247,7 +259,8 @@ def test_eval_every_records_accuracy_against_training_time():
     data = random_data()
     torch.manual_seed(0)
     cfg = TrainConfig(epochs=2, batch_size=32, warmup_steps=2, label_smoothing=0.1)  # 4 steps an epoch
-    history = train(Captioner.for_mnist(tiny_config()), cfg, data, (data[0][:32], data[1][:32]), eval_every=3)
+    model = new_captioner(tiny_config())
+    history = train(model, cfg, captions(model, data, cfg), CaptionTest(data[0][:32], data[1][:32]), eval_every=3)
     assert [e["step"] for e in history["eval"]] == [3, 4, 6, 8]  # every 3 steps, and each epoch's end
     seconds = [e["train_seconds"] for e in history["eval"]]
     assert seconds == sorted(seconds) and seconds[0] > 0
@@ -256,9 +269,10 @@ def test_eval_every_records_accuracy_against_training_time():
 
 
 def test_the_conv_stems_batch_norms_are_not_decayed():
-    from crossmodal.train import default_model_config, param_groups
+    from crossmodal.tasks.captions import captioner_config
+    from crossmodal.training import param_groups
 
-    model = Captioner.for_mnist(default_model_config())
+    model = new_captioner(captioner_config())
     decay, no_decay = param_groups(model, 0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}

@@ -4,8 +4,9 @@ import pytest
 import timm
 import torch
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, TimmEncoder, VisionConfig, VisionTransformer, viz
-from crossmodal.vit import load_timm_weights
+from crossmodal import DecoderConfig, TimmEncoder, VisionConfig, VisionTransformer, VLMConfig, viz
+from crossmodal.nn.vit import load_timm_weights
+from crossmodal.tasks.captions import new_captioner
 
 CONFIGS = [  # (patch_size, depth, dim, heads, class_token)
     (4, 2, 32, 2, False),
@@ -54,9 +55,9 @@ def test_any_timm_vit_serves_as_encoder():
     torch.manual_seed(0)
     encoder = TimmEncoder("vit_tiny_patch16_224", img_size=32, patch_size=8, in_chans=3, depth=1)
     assert encoder.forward_features(torch.rand(2, 1, 28, 28)).shape == (2, 16, 192)
-    config = CaptionerConfig(VisionConfig(timm_model="vit_tiny_patch16_224"))
+    config = VLMConfig(VisionConfig(timm_model="vit_tiny_patch16_224"))
     # the named model expects 224×224 RGB: the adapter resizes and repeats the grey channel
-    model = Captioner.for_mnist(config).eval()
+    model = new_captioner(config).eval()
     assert model.encode_images(torch.rand(1, 1, 28, 28)).shape == (1, 196, config.decoder.dim)
 
 
@@ -81,9 +82,9 @@ def test_equals_timm_on_rectangular_images():
 
 def test_a_captioner_of_rectangular_images_draws_rectangular_maps():
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(image_size=[28, 56], patch_size=7, dim=32, depth=1, num_heads=2),
+    config = VLMConfig(VisionConfig(image_size=[28, 56], patch_size=7, dim=32, depth=1, num_heads=2),
                              DecoderConfig(dim=32, depth=1, num_heads=2, block_size=8))
-    model = Captioner.for_mnist(CaptionerConfig.from_dict(config.to_dict())).eval()  # a pair survives config.json
+    model = new_captioner(VLMConfig.from_dict(config.to_dict())).eval()  # a pair survives config.json
     caption = model.caption(torch.rand(1, 28, 56))
     assert caption.attention.shape[-2:] == (4, 8) and caption.image.shape == (1, 28, 56)
     assert viz.overlay(caption.image, viz.attention_map(caption, 0)).shape == (28, 56, 3)
@@ -101,9 +102,9 @@ def test_timm_model_with_fc_norm_is_refused_with_the_reason():
 
 def test_a_timm_encoder_normalises_with_its_own_mean_and_std():
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(timm_model="vit_tiny_patch16_224"),
+    config = VLMConfig(VisionConfig(timm_model="vit_tiny_patch16_224"),
                              DecoderConfig(dim=32, depth=1, num_heads=2))
-    model = Captioner.for_mnist(config).eval()
+    model = new_captioner(config).eval()
     assert model.encoder.mean == model.encoder.model.pretrained_cfg["mean"] != VisionConfig().mean
     images = torch.rand(1, 1, 28, 28)
     mean, std = torch.tensor(model.encoder.mean).view(3, 1, 1), torch.tensor(model.encoder.std).view(3, 1, 1)
@@ -136,7 +137,7 @@ def test_conv_stem_refuses_patches_it_cannot_make(patch):
 
 def test_a_captioner_with_the_conv_stem_draws_7x7_maps():
     torch.manual_seed(0)
-    model = Captioner.for_mnist(CaptionerConfig(VisionConfig(stem="conv", dim=32, depth=1, num_heads=2),
+    model = new_captioner(VLMConfig(VisionConfig(stem="conv", dim=32, depth=1, num_heads=2),
                                                 DecoderConfig(dim=32, depth=1, num_heads=2))).eval()
     result = model.caption(torch.rand(28, 28))
     assert result.attention.shape[-2:] == (7, 7)

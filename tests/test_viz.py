@@ -9,8 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, VisionConfig, viz
-from crossmodal.model import Caption
+from crossmodal import DecoderConfig, Generation, VisionConfig, VLMConfig, viz
+from crossmodal.tasks.captions import new_captioner
 
 PATCH_SIZES = [7, 4, 14]  # grids of 4×4, 7×7 and 2×2 patches
 
@@ -18,9 +18,9 @@ PATCH_SIZES = [7, 4, 14]  # grids of 4×4, 7×7 and 2×2 patches
 def captioner(patch_size, class_token=False, peaky=True):
     """A random captioner; `peaky` sharpens its cross-attention so maps differ from head to head."""
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(dim=32, depth=2, num_heads=2, patch_size=patch_size, class_token=class_token),
+    config = VLMConfig(VisionConfig(dim=32, depth=2, num_heads=2, patch_size=patch_size, class_token=class_token),
                              DecoderConfig(dim=32, depth=2, num_heads=2, block_size=12))
-    model = Captioner.for_mnist(config).eval()
+    model = new_captioner(config).eval()
     if peaky:
         with torch.no_grad():
             for m in model.decoder.cross_attention_layers:
@@ -42,10 +42,10 @@ def seven():
 
 
 def made_up_caption(chars=5, layers=2, heads=3, grid=4):
-    """A Caption with known random maps (each summing to 1), to check values exactly."""
+    """A Generation with known random maps (each summing to 1), to check values exactly."""
     g = torch.Generator().manual_seed(0)
     attention = torch.rand(chars, layers, heads, grid * grid, generator=g).softmax(-1)
-    return Caption("seven"[:chars], attention.reshape(chars, layers, heads, grid, grid), seven())
+    return Generation("seven"[:chars], attention.reshape(chars, layers, heads, grid, grid), seven())
 
 
 # --- arrays ----------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_fast_strip_wraps_after_spaces():
     g = torch.Generator().manual_seed(0)
     text = "This is the number seven."
     attention = torch.rand(len(text), 1, 1, 49, generator=g).softmax(-1).reshape(len(text), 1, 1, 7, 7)
-    caption = Caption(text, attention, seven())
+    caption = Generation(text, attention, seven())
     assert [text[s] for s in viz._wrap(text, 13)] == ["This is the ", "number seven."]
     assert ["abcdefgh"[s] for s in viz._wrap("abcdefgh", 3)] == ["abc", "def", "gh"]  # no space: cut anyway
     one_row, wrapped = np.asarray(viz.render_strip(caption)), np.asarray(viz.render_strip(caption, row_length=13))
@@ -231,7 +231,7 @@ def test_the_fast_strip_of_a_wide_number_has_one_row_per_character_over_the_whol
     image = torch.zeros(1, 28, 112)
     image[0, 4:24, 40:44], image[0, 4:24, 70:74] = 1, 1  # an "11"
     attention = torch.rand(2, 2, 3, 64, generator=g).softmax(-1).reshape(2, 2, 3, 4, 16)  # (chars, L, H, 4, 16)
-    caption = Caption("11", attention, image)
+    caption = Generation("11", attention, image)
     maps = viz.caption_maps(caption)
     assert maps.shape == (2, 4, 16)
     assert viz.upsample(maps, (28, 112)).shape == (2, 28, 112)
@@ -244,6 +244,6 @@ def test_the_fast_strip_of_a_wide_number_has_one_row_per_character_over_the_whol
 
 
 def test_a_strip_of_nothing_written_says_so():
-    caption = Caption("", torch.zeros(0, 2, 3, 4, 4), seven())
+    caption = Generation("", torch.zeros(0, 2, 3, 4, 4), seven())
     with pytest.raises(ValueError, match="no characters"):
         viz.render_strip(caption)

@@ -5,15 +5,20 @@ import json
 import pytest
 import torch
 
-from crossmodal import Captioner
+from crossmodal import VisionLanguageModel
 from crossmodal import train as train_cli
-from crossmodal.fusion import with_fusion
-from crossmodal.tasks import base_config, new_model
-from crossmodal.warmstart import warm_start
+from crossmodal.nn.fusion import with_fusion
+from crossmodal.tasks import TASKS
+from crossmodal.training.warm_start import warm_start
+
+
+def new_model(task, config):
+    """A fresh model of `task` (its factory, as the command line builds it) with `config`."""
+    return TASKS[task].new_model(config, None)[0]
 
 
 def small(task):
-    config = base_config(task)  # the task's own canvas, patches and block size; narrower and shallower
+    config = TASKS[task].model_config()  # the task's own canvas, patches and block size; narrower and shallower
     config.vision.dim, config.vision.depth, config.vision.num_heads = 16, 1, 2
     config.decoder.dim, config.decoder.depth, config.decoder.num_heads = 16, 2, 2
     return config
@@ -64,15 +69,18 @@ def test_designs_that_read_the_image_differently_are_refused():
 
 
 def test_the_command_line_records_what_it_reused(tmp_path, monkeypatch, mnist_train, mnist_test):
-    from crossmodal import tasks
-    from crossmodal.numbers import make_numbers
-    from crossmodal.questions import QuestionBatches, QuestionTest, ask_each
+    from crossmodal.data.numbers import make_numbers
+    from crossmodal.data.questions import QuestionSet, ask_each
+    from crossmodal.tasks import questions as questions_task
+    from crossmodal.tasks.questions import QuestionBatches
 
     torch.manual_seed(0)
     new_model("numbers", small("numbers")).save_pretrained(tmp_path / "reader")
     numbers = make_numbers(*mnist_test, 14, torch.Generator().manual_seed(4))
-    monkeypatch.setattr(tasks, "QuestionBatches", lambda *a, **kw: QuestionBatches(*a, **kw, strings_per_epoch=32))
-    monkeypatch.setattr(tasks, "test_questions", lambda: QuestionTest(
+    monkeypatch.setattr(questions_task, "load_mnist", lambda train: mnist_train if train else mnist_test)
+    monkeypatch.setattr(questions_task, "QuestionBatches",
+                        lambda *a, **kw: QuestionBatches(*a, **kw, strings_per_epoch=32))
+    monkeypatch.setattr(questions_task, "test_questions", lambda split="seen": QuestionSet(
         numbers, ask_each(numbers.texts, torch.Generator().manual_seed(0), "seen")))
     flags = ["--vision.dim", "16", "--vision.depth", "1", "--vision.num-heads", "2",
              "--decoder.dim", "16", "--decoder.depth", "2", "--decoder.num-heads", "2"]
@@ -82,7 +90,7 @@ def test_the_command_line_records_what_it_reused(tmp_path, monkeypatch, mnist_tr
     record = json.loads((tmp_path / "answerer" / "training.json").read_text())
     assert record["warm_start"] == str(tmp_path / "reader")  # an untrained start has no record of its own
     assert record["warm_start_reused"]["copied"] > 0 and record["warm_start_reused"]["skipped"] == []
-    assert Captioner.from_pretrained(tmp_path / "answerer").tokenizer.chat_template
+    assert VisionLanguageModel.from_pretrained(tmp_path / "answerer").tokenizer.chat_template
     with pytest.raises(SystemExit, match="give one of them"):
         train_cli.main([*argv[:-len(flags) - 1], str(tmp_path / "x"), "--init-from", str(tmp_path / "reader")])
     with pytest.raises(SystemExit, match="is not a saved model"):
@@ -91,10 +99,10 @@ def test_the_command_line_records_what_it_reused(tmp_path, monkeypatch, mnist_tr
 
 def test_positions_are_not_copied_when_the_image_takes_another_number_of_them():
     torch.manual_seed(0)
-    source = new_model("mnist", with_fusion(small("mnist"), "prefix"))  # 49 image tokens, then the text
-    config = with_fusion(small("mnist"), "prefix")
-    config.vision.image_size, config.decoder.block_size = 12, small("mnist").decoder.block_size + 49 - 9
-    target = new_model("mnist", config)  # 9 image tokens, a longer text: a position table of the same shape
+    source = new_model("captions", with_fusion(small("captions"), "prefix"))  # 49 image tokens, then the text
+    config = with_fusion(small("captions"), "prefix")
+    config.vision.image_size, config.decoder.block_size = 12, small("captions").decoder.block_size + 49 - 9
+    target = new_model("captions", config)  # 9 image tokens, a longer text: a position table of the same shape
     assert target.decoder.wpe.weight.shape == source.decoder.wpe.weight.shape
     before = target.decoder.wpe.weight.clone()
     report = warm_start(target, source)

@@ -12,17 +12,11 @@ import torch
 import traitlets
 from PIL import Image, ImageDraw
 
-from crossmodal import (
-    Captioner,
-    CaptionerConfig,
-    DecoderConfig,
-    VisionConfig,
-    preprocess_drawing,
-    preprocess_number,
-    viz,
-)
-from crossmodal.model import Caption
-from crossmodal.numbers import make_numbers
+from crossmodal import DecoderConfig, VisionConfig, VLMConfig, preprocess_drawing, preprocess_number, viz
+from crossmodal.data.numbers import make_numbers
+from crossmodal.nn.model import Generation
+from crossmodal.tasks.captions import new_captioner
+from crossmodal.tasks.numbers import new_reader
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
 from crossmodal.widgets.drawing_pad import HERE, PROMPT, STRIP_ROW, WROTE_NOTHING, number_prompt
 
@@ -110,10 +104,10 @@ def test_the_browser_half_ships_beside_the_python_half(pad):
 
 @pytest.fixture(scope="module")
 def shipped_model():
-    from crossmodal import load_pretrained
+    from crossmodal import load_captioner
 
     try:
-        return load_pretrained()
+        return load_captioner()
     except FileNotFoundError as err:
         if os.environ.get("CI"):
             raise
@@ -136,9 +130,9 @@ SEVENTY_ONE = [[(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)], [(0.56, 0.15), (0.56,
 def reader():
     """A random reader of numbers of up to 4 digits (28 × 112), small and fast; it writes digits, not sense."""
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(image_size=(28, 112), dim=32, depth=1, num_heads=2, patch_size=7),
+    config = VLMConfig(VisionConfig(image_size=(28, 112), dim=32, depth=1, num_heads=2, patch_size=7),
                              DecoderConfig(dim=32, depth=2, num_heads=2, block_size=6))
-    return Captioner.for_numbers(config).eval()
+    return new_reader(config).eval()
 
 
 @pytest.fixture
@@ -148,7 +142,7 @@ def wide_pad():
 
 @pytest.fixture(scope="module")
 def two_digits(mnist_test):
-    """A two-digit number from MNIST's test digits (numbers.make_numbers), as the browser would send it."""
+    """A two-digit number from MNIST's test digits (data.numbers.make_numbers), as the browser would send it."""
     images, labels = mnist_test
     numbers = make_numbers(images, labels, 1, torch.Generator().manual_seed(2), lengths=[2], style="centred")
     canvas = Image.fromarray(numbers.images[0, 0].numpy()).resize(WIDE[::-1], Image.BILINEAR)  # 28 × 112 -> 72 × 288
@@ -212,7 +206,8 @@ def test_more_separate_digits_than_the_reader_writes_are_refused_as_read_number_
 
 
 def test_a_reader_that_writes_nothing_says_so(wide_pad, monkeypatch):
-    monkeypatch.setattr(wide_pad.model, "caption", lambda x: Caption("", torch.zeros(0, 2, 2, 4, 16), x))
+    monkeypatch.setattr(wide_pad.model, "generate_text",
+                        lambda x, *a, **k: [Generation("", torch.zeros(0, 2, 2, 4, 16), x[0])])
     assert wide_pad.update_from_pixels(drawn(SEVENTY_ONE, WIDE)).text == ""
     assert wide_pad.caption == "" and wide_pad.message == WROTE_NOTHING
     assert decoded(wide_pad.seen_png).shape == (28, 112) and wide_pad.strip_png == b""
@@ -314,9 +309,9 @@ def test_explorer_highlights_the_chosen_character(explorer):
 
 def test_explorer_of_a_blind_captioner_shows_captions_and_says_there_are_no_maps():
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
+    config = VLMConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
                              DecoderConfig(dim=32, depth=2, num_heads=2, block_size=12, cross_attention_every=0))
-    blind = AttentionExplorer(Captioner.for_mnist(config).eval(), seven()[None])
+    blind = AttentionExplorer(new_captioner(config).eval(), seven()[None])
     assert "<mark" in blind.caption_html.value and "no maps" in blind.numbers.value
     assert [value for _, value in blind.head.options] == [-1, 0, 1]
     blind.head.value = 1  # the controls still work
@@ -363,9 +358,9 @@ def test_the_explorer_shows_its_current_map_and_says_to_run_the_cell(explorer):
 
 def test_a_blind_explorer_has_no_picture_but_the_line():
     torch.manual_seed(0)
-    config = CaptionerConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
+    config = VLMConfig(VisionConfig(dim=32, depth=1, num_heads=2, patch_size=7),
                              DecoderConfig(dim=32, depth=2, num_heads=2, block_size=12, cross_attention_every=0))
-    bundle = static_view(AttentionExplorer(Captioner.for_mnist(config).eval(), seven()[None]))
+    bundle = static_view(AttentionExplorer(new_captioner(config).eval(), seven()[None]))
     assert "image/png" not in bundle
 
 
@@ -402,8 +397,9 @@ def test_enable_colab_turns_on_colabs_widget_manager(monkeypatch):
 
 
 def test_a_stroke_runs_the_model_on_one_thread_then_restores_the_count(pad, monkeypatch):
-    seen_threads, caption = [], pad.model.caption
-    monkeypatch.setattr(pad.model, "caption", lambda x: seen_threads.append(torch.get_num_threads()) or caption(x))
+    seen_threads, generate_text = [], pad.model.generate_text
+    monkeypatch.setattr(pad.model, "generate_text",
+                        lambda *a, **k: seen_threads.append(torch.get_num_threads()) or generate_text(*a, **k))
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -4,7 +4,7 @@ One pad, two modes, chosen by the model's image (its config's image size):
 
 - square, for the MNIST captioner (28 × 28): draw one digit on a 280 × 280 canvas;
       pixels → preprocess_drawing → (1, 28, 28) → "This is the number seven."
-- wide, for a reader of numbers (28 × 112, Captioner.for_numbers): write a number on a canvas of
+- wide, for a reader of numbers (28 × 112, tasks.numbers.new_reader): write a number on a canvas of
   the same 4 : 1 aspect (180 × 720);
       pixels → preprocess_number → (1, 28, 112) → "2026"
   and the strip shows one row per character, its map over the whole number: the maps sweep left to right.
@@ -31,9 +31,9 @@ import torch
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
-from ..inputs import BlankImageError, preprocess_drawing, preprocess_number
-from ..layers import pair
-from ..reading import check_digit_count
+from ..images import BlankImageError, preprocess_drawing, preprocess_number
+from ..nn.layers import pair
+from ..tasks.numbers import check_digit_count
 from ..viz import render_strip
 from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, stacked, with_note, zoom
 
@@ -95,12 +95,12 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
     seconds = traitlets.Float(0.0).tag(sync=True)  # Python's time for the last stroke
 
     def __init__(self, model=None, layer=None, head=None, **kwargs):
-        """model: a Captioner (default: the shipped MNIST captioner); a reader of numbers (wider images than
-        high) gets the wide pad. layer, head: which maps the strip shows (None = mean)."""
+        """model: a VisionLanguageModel (default: the shipped MNIST captioner); a reader of numbers (wider images
+        than high) gets the wide pad. layer, head: which maps the strip shows (None = mean)."""
         if model is None:
-            from ..pretrained import load_pretrained
+            from ..pretrained import load_captioner
 
-            model = load_pretrained()
+            model = load_captioner()
         image_size = pair(model.config.vision.image_size)
         mode = mode_for(image_size)  # not `layout`: ipywidgets' CSS layout trait has that name
         defaults = dict(image_size=image_size, canvas_size=mode.canvas, resolution=mode.resolution,
@@ -119,7 +119,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         H, W = pair(model.config.vision.image_size)
         if W <= H:
             raise ValueError(f"this model reads {H}×{W} images, not a wide canvas: make a reader of numbers with "
-                             "Captioner.for_numbers(), or call DrawingPad.for_numbers() alone for the shipped reader")
+                             "tasks.numbers.new_reader(), or call DrawingPad.for_numbers() alone for the shipped "
+                             "reader")
         return cls(model, **kwargs)
 
     @property
@@ -144,7 +145,7 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
             raise
 
     def update_from_pixels(self, pixels):
-        """Read a drawing and update every output trait at once; returns the Caption (None if unreadable).
+        """Read a drawing and update every output trait at once; returns the Generation (None if unreadable).
 
         pixels: bytes of a grey image as the browser sends them (height × width values of `resolution`,
         ink 0–255), or any picture preprocess_drawing accepts (numpy, PIL, tensor).
@@ -167,7 +168,7 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
 
     def show_input(self, seen, start=None):
         """Write for `seen`, already the model's input ((1, H, W) in [0, 1]: a drawing made ready, or a test
-        image), and show it with the strip of maps; returns the Caption (None when the model cannot write)."""
+        image), and show it with the strip of maps; returns the Generation (None when the model cannot write)."""
         start = time.perf_counter() if start is None else start
         self.seen = seen  # kept, so that a subclass can write again for the same input
         seen_png = _png(np.rint(seen[0].numpy() * 255).astype(np.uint8))
@@ -176,6 +177,9 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
                 caption = self._write(seen)
         except Unreadable as err:
             self._show(start, message=str(err), seen_png=seen_png)
+            return None
+        except BlankImageError:  # a blank test image handed over as it is
+            self._show(start, message=self.mode.prompt, seen_png=seen_png)
             return None
         if not caption.text:  # nothing written: no maps to draw
             self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
@@ -187,7 +191,7 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
 
     def _write(self, seen):
         """What the model writes for its input, with its maps: the caption (a question pad writes an answer)."""
-        return self.model.caption(seen)
+        return self.model.generate_text(seen)[0]
 
     def _model_input(self, picture):
         """The drawing as the model's input (1, H, W); raises Unreadable for a drawing a reader cannot read."""

@@ -19,7 +19,7 @@ MEAN = -1  # the dropdowns' value for "mean over layers / heads" (a Dropdown can
 
 class AttentionExplorer(StaticFallback, widgets.VBox):
     def __init__(self, model, images, labels=None):
-        """model: a Captioner. images: (N, 1, 28, 28) in [0, 1], e.g. the MNIST test set or a
+        """model: a VisionLanguageModel. images: (N, 1, 28, 28) in [0, 1], e.g. the MNIST test set or a
         small gallery. labels: (N,) true digits, shown beside the caption when given."""
         self.model, self.images, self.labels = model, images, labels
         self._captions = {}  # image index -> Caption: each image is captioned once

@@ -2,7 +2,7 @@
 the answer with, for each of its characters, where the answerer looked.
 
 QuestionPad is the wide drawing pad of drawing_pad.py with a question: for a drawing it writes
-questions.answer_with_maps(model, drawing, question) instead of a caption, and a new question answers the
+tasks.questions.answer_with_maps(model, drawing, question) instead of a caption, and a new question answers the
 same picture again. AskThePicture puts a text box for the question and a picker of test numbers above it.
 A question the answerer cannot read (a character outside its vocabulary, empty, too long) gets a message in
 the pad, as an unreadable drawing does. All of it is traits, so tests drive it without a browser.
@@ -13,7 +13,8 @@ import time
 import ipywidgets as widgets
 import traitlets
 
-from ..questions import answer_with_maps, prompt_ids
+from ..images import BlankImageError
+from ..tasks.questions import answer_with_maps
 from .drawing_pad import DrawingPad, Unreadable
 from .static import StaticFallback
 
@@ -37,16 +38,17 @@ class QuestionPad(DrawingPad):
         super().__init__(model, **kwargs)
         if not self.wide:
             raise ValueError("QuestionPad needs an answerer of numbers (images wider than high, "
-                             "questions.answerer_config())")
+                             "tasks.questions.answerer_config())")
         self.message = PROMPT
         self.question = question
 
     def _write(self, seen):
         try:
-            prompt_ids(self.model, self.question)  # the checks answer_with_maps makes, as a message for the pad
-        except ValueError as err:
+            return answer_with_maps(self.model, seen, self.question)  # the question is checked once, there
+        except BlankImageError:
+            raise
+        except ValueError as err:  # a question it cannot read: the learner should hear why
             raise Unreadable(f"The answerer cannot read this question: {err}.") from err
-        return answer_with_maps(self.model, seen, self.question)
 
     @traitlets.observe("question")
     def _on_question(self, change):

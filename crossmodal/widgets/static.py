@@ -14,8 +14,8 @@ import numpy as np
 from IPython.display import display
 from PIL import Image, ImageDraw
 
-from ..layers import pair
-from ..viz import _font
+from ..nn.layers import pair
+from ..viz import font
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -49,11 +49,11 @@ def png(picture):
 
 def with_note(picture, note, width=None):
     """`picture` (PIL) on white, with a grey line of text under it: the note a static view needs."""
-    font = _font(13)
-    width = max(width or 0, picture.width, int(font.getlength(note)) + 16)
+    face = font(13)
+    width = max(width or 0, picture.width, int(face.getlength(note)) + 16)
     canvas = Image.new("RGB", (width, picture.height + 26), "white")
     canvas.paste(picture.convert("RGB"), (0, 0))
-    ImageDraw.Draw(canvas).text((4, picture.height + 6), note, fill=(90, 90, 90), font=font)
+    ImageDraw.Draw(canvas).text((4, picture.height + 6), note, fill=(90, 90, 90), font=face)
     return canvas
 
 
@@ -63,7 +63,7 @@ def blank_canvas(size=140, prompt="draw a digit here"):
     canvas = Image.new("RGB", (width, height), (17, 17, 17))
     pen = ImageDraw.Draw(canvas)
     pen.rectangle([0, 0, width - 1, height - 1], outline=(200, 200, 200), width=2)
-    pen.text((width / 2, height / 2), prompt, fill=(150, 150, 150), font=_font(12), anchor="mm")
+    pen.text((width / 2, height / 2), prompt, fill=(150, 150, 150), font=font(12), anchor="mm")
     return canvas
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from crossmodal import Captioner, load_pretrained, load_reader
+from crossmodal import VisionLanguageModel, load_captioner, load_reader
 from crossmodal.data import DIGIT_WORDS
 from crossmodal.widgets import DrawingPad, drawing_pad
 
@@ -130,9 +130,9 @@ def main():
     if args.all_threads:
         drawing_pad.one_thread = contextlib.nullcontext
     if args.model:
-        model = Captioner.from_pretrained(args.model)
+        model = VisionLanguageModel.from_pretrained(args.model)
     else:
-        model = load_reader() if args.numbers else load_pretrained()
+        model = load_reader() if args.numbers else load_captioner()
     pad = DrawingPad(model)
     if args.numbers and not pad.wide:
         p.error(f"--numbers needs a reader of numbers (wide images); {args.model} reads {pad.image_size} images")

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
-from crossmodal import Captioner, load_mnist, load_pretrained
-from crossmodal.data import MNIST_MEAN, MNIST_STD, caption_tokens
-from crossmodal.train import evaluate
+from crossmodal import VisionLanguageModel, load_captioner, load_mnist
+from crossmodal.data.mnist import MNIST_MEAN, MNIST_STD
+from crossmodal.tasks.captions import caption_tokens, evaluate
 
 
 def reference_model(cfg):
@@ -68,7 +68,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--checkpoint", help="a training folder instead of the shipped checkpoint")
     args = p.parse_args()
-    load = (lambda: Captioner.from_pretrained(args.checkpoint)) if args.checkpoint else load_pretrained
+    load = (lambda: VisionLanguageModel.from_pretrained(args.checkpoint)) if args.checkpoint else load_captioner
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 

@@ -6,7 +6,7 @@
     python tests/benchmarks/compare_fusions.py --save runs/fusions    # also keep the trained models, each with its
                                                                       # row as training.json; and all in one JSON
 
-Every variant is built by fusion.comparable_configs (parameter counts within 10% of each other) and
+Every variant is built by nn.fusion.comparable_configs (parameter counts within 10% of each other) and
 trained with the same recipe (TrainConfig's defaults, as `python -m crossmodal.train`, unless flags
 say otherwise), the same seed, data order and augmentation. For each: caption exact match on MNIST's
 10,000 test images after the first and the last epoch, training steps per second (evaluation time
@@ -31,14 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from crossmodal.config import FUSIONS
-from crossmodal.data import caption_tokens, load_mnist
-from crossmodal.decoder import KVCache
+from crossmodal.data import load_mnist
 from crossmodal.devices import describe, pick_device, synchronize
-from crossmodal.flags import add_flags, apply, given
-from crossmodal.fusion import comparable_configs
-from crossmodal.model import Captioner
-from crossmodal.train import TrainConfig, default_model_config, train
+from crossmodal.nn.config import FUSIONS
+from crossmodal.nn.decoder import KVCache
+from crossmodal.nn.fusion import comparable_configs
+from crossmodal.tasks.captions import CaptionBatches, CaptionTest, caption_tokens, captioner_config, new_captioner
+from crossmodal.training import TrainConfig, next_token_batch, train
+from crossmodal.training.flags import add_flags, apply, given
 
 SWEEP_SIZES = (28, 56, 84, 112)  # square images; patches of 4 × 4: 49, 196, 441, 784 of them
 SWEEP_BATCH = 32  # captions per training step in the sweep (smaller than training's: 784 patches are heavy)
@@ -57,8 +57,9 @@ def saved_activation_bytes(model, images, tokens):
         total += t.numel() * t.element_size()
         return t
 
+    batch = next_token_batch(images, tokens, model.config.pad_id)  # what a training step reads, and its targets
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        _, loss = model(images, tokens[:, :-1], tokens[:, 1:])
+        _, loss = model(batch.images, batch.tokens, batch.targets)
     loss.backward()
     model.zero_grad(set_to_none=True)
     return total
@@ -119,17 +120,18 @@ def compare(cfg, device, base, epochs_note, save=None, fusions=FUSIONS):
     """Train and measure each design; with `save`, write each trained model to save/<fusion> as soon as it is done."""
     train_data, test_data = load_mnist(train=True), load_mnist(train=False)
     image = test_data[0][:1].to(device)
+    augment = {"augment": cfg.augment, "strokes": cfg.augment and cfg.augment_strokes, "device": device}
     rows = {}
     for name, config in comparable_configs(base).items():
         if name not in fusions:
             continue
         torch.manual_seed(cfg.seed)  # the same initial draw for every design, as the train CLI does
-        model = Captioner.for_mnist(config).to(device)
+        model = new_captioner(config).to(device)
         tokens = caption_tokens(model.tokenizer).to(device)[torch.arange(cfg.batch_size) % 10]  # (B, L)
         x = torch.rand(cfg.batch_size, 1, 28, 28, device=device)
         activations = saved_activation_bytes(model, x, tokens)
         print(f"{name}: {parameters(model):,} parameters, training {epochs_note} ...", flush=True)
-        history = train(model, cfg, train_data, test_data)
+        history = train(model, cfg, CaptionBatches(*train_data, model.tokenizer, **augment), CaptionTest(*test_data))
         flops, written = caption_flops(model, image)
         seven = caption_tokens(model.tokenizer)[7]  # "This is the number seven.": <bos> ... <eos>, maybe <pad>
         text_tokens = seven[seven != model.config.pad_id][None, :-1]  # (1, T): <bos> and the text
@@ -166,15 +168,16 @@ def sweep(device, base, repeats=5):
         for name, config in comparable_configs(base).items():
             config.vision.image_size = size
             torch.manual_seed(0)
-            model = Captioner.for_mnist(config).to(device)
+            model = new_captioner(config).to(device)
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
             tokens = caption_tokens(model.tokenizer).to(device)[torch.arange(SWEEP_BATCH) % 10]
             x = torch.rand(SWEEP_BATCH, 1, size, size, device=device)
+            batch = next_token_batch(x, tokens, model.config.pad_id)
             times = []
             for _ in range(repeats + 2):  # two warm-up steps
                 synchronize(device)
                 start = time.perf_counter()
-                _, loss = model(x, tokens[:, :-1], tokens[:, 1:])
+                _, loss = model(batch.images, batch.tokens, batch.targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -219,7 +222,7 @@ def main():
     device = pick_device(args.device)
     values = given(args, TrainConfig(epochs=2))
     cfg = apply(TrainConfig(epochs=2), values)
-    base = default_model_config()
+    base = captioner_config()
     print(f"{describe(device)}, torch {torch.__version__}; recipe: {json.dumps(values) if values else 'default'}, "
           f"{cfg.epochs} epochs")
     if args.sweep_only and args.no_sweep:

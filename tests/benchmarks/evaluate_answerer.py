@@ -3,7 +3,7 @@
     python tests/benchmarks/evaluate_answerer.py runs/answerer --blind runs/answerer-blind
 
 `python -m crossmodal.train --task questions` evaluates on the published seen test set after every epoch. This
-adds, to FOLDER/training.json: "held_out", the exact answers (by kind) on the held-out split (questions.py
+adds, to FOLDER/training.json: "held_out", the exact answers (by kind) on the held-out split (data/questions.py
 says what it holds out), and "blind_baseline", the blind model's own training.json (the same recipe with
 --decoder.cross-attention-every 0) with its held-out result added too. The shipped answerer's record was
 completed this way (notebook 08 and the README read it).
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from crossmodal.model import Captioner
-from crossmodal.questions import test_questions
+from crossmodal.nn.model import VisionLanguageModel
+from crossmodal.tasks.questions import QuestionTest
 
 
 def held_out(folder):
-    return test_questions("held_out").evaluate(Captioner.from_pretrained(folder))
+    return QuestionTest(split="held_out").evaluate(VisionLanguageModel.from_pretrained(folder))
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     torch.set_num_threads(args.threads)
     path, blind_path = Path(args.folder) / "training.json", Path(args.blind) / "training.json"
     record, blind = json.loads(path.read_text()), json.loads(blind_path.read_text())
-    blind_model = Captioner.from_pretrained(args.blind)
+    blind_model = VisionLanguageModel.from_pretrained(args.blind)
     if blind_model.decoder.sees_image:
         raise SystemExit(f"error: {args.blind} is not blind: it has cross-attention layers")
     record["held_out"] = held_out(args.folder)

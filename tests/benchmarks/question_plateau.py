@@ -4,11 +4,11 @@
     python tests/benchmarks/question_plateau.py runs/answerer2 --depth 2 --steps 500 --lr 5e-4
     python tests/benchmarks/question_plateau.py runs/answerer2 --depth 4 --steps 1400 --lr 1e-3
 
-A new answerer (questions.answerer_config with --depth decoder layers) is warm-started from a trained one
-(warmstart.warm_start: the blocks it has are copied, extra ones start fresh) and trained on one kind of question
+A new answerer (tasks.questions.answerer_config with --depth decoder layers) is warm-started from a trained one
+(training.warm_start: the blocks it has are copied, extra ones start fresh) and trained on one kind of question
 (--kinds, default contains) with AdamW at a constant learning rate, batches of 64 numbers written from MNIST's
 training digits. Every 100 steps it prints the training loss and the exact answers (conclusions, as
-questions.final_answer grades them) on the first 700 questions of that kind in the published seen test set.
+data.questions.final_answer grades them) on the first 700 questions of that kind in the published seen test set.
 --bare trains the bare conclusion ("no") instead of the answer with its working ("2026 has 7: no").
 Measured in issue #11 on a 2-core AVX2 CPU (see notebook 08, section 5).
 """
@@ -20,20 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from crossmodal.data import load_mnist
-from crossmodal.model import Captioner
-from crossmodal.questions import (
-    KINDS,
-    QuestionBatches,
-    accuracy_by_kind,
-    answer_questions,
-    answerer_config,
-    ask_each,
-    chat_batch,
-    final_answer,
-    question_answerer,
-    test_questions,
-)
-from crossmodal.warmstart import warm_start
+from crossmodal.data.questions import KINDS, accuracy_by_kind, ask_each, final_answer, test_questions
+from crossmodal.nn.model import VisionLanguageModel
+from crossmodal.tasks.questions import QuestionBatches, answer_questions, answerer_config, chat_batch, new_answerer
+from crossmodal.training.warm_start import warm_start
 
 
 def main():
@@ -55,8 +45,8 @@ def main():
 
     config = answerer_config()
     config.decoder.depth = args.depth
-    model = question_answerer(config)
-    reused = warm_start(model, Captioner.from_pretrained(args.start))
+    model = new_answerer(config)
+    reused = warm_start(model, VisionLanguageModel.from_pretrained(args.start))
     print(f"warm start: {reused['copied']} tensors copied, {len(reused['skipped'])} left fresh")
     images, labels = load_mnist(train=True)
     stream = QuestionBatches(images, labels, model.tokenizer, kinds=kinds)

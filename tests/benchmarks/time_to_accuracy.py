@@ -17,11 +17,12 @@ import os
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from crossmodal.data import caption_tokens, load_mnist
+from crossmodal.data import load_mnist
 from crossmodal.devices import describe, pick_device
-from crossmodal.flags import add_flags, apply, given
-from crossmodal.model import Captioner
-from crossmodal.train import NOT_FLAGS, TrainConfig, default_model_config, train
+from crossmodal.tasks.captions import CaptionBatches, CaptionTest, caption_tokens, captioner_config, new_captioner
+from crossmodal.train import NOT_FLAGS
+from crossmodal.training import TrainConfig, next_token_batch, train
+from crossmodal.training.flags import add_flags, apply, given
 
 TARGETS = (0.97, 0.98, 0.99)
 
@@ -30,8 +31,9 @@ def step_flops(model, batch_size):
     """Floating-point operations of one training step's forward and backward pass (the optimizer's few left out)."""
     x = torch.rand(batch_size, 1, 28, 28, device=model.device)
     tokens = caption_tokens(model.tokenizer).to(model.device)[torch.arange(batch_size) % 10]  # (B, L)
+    batch = next_token_batch(x, tokens, model.config.pad_id)
     with FlopCounterMode(display=False) as counter:
-        _, loss = model(x, tokens[:, :-1], tokens[:, 1:])
+        _, loss = model(batch.images, batch.tokens, batch.targets)
         loss.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
@@ -51,18 +53,20 @@ def main():
     p.add_argument("--eval-every", type=int, default=117, help="steps between evaluations (default: a quarter epoch)")
     p.add_argument("--json", help="also write the results to this file")
     add_flags(p.add_argument_group("training"), TrainConfig())
-    add_flags(p.add_argument_group("model"), default_model_config(), skip=NOT_FLAGS)  # the train CLI's flags
+    add_flags(p.add_argument_group("model"), captioner_config(), skip=NOT_FLAGS)  # the train CLI's flags
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    values = {**given(args, TrainConfig()), **given(args, default_model_config())}
-    cfg, model_config = apply(TrainConfig(), values), apply(default_model_config(), values)
+    values = {**given(args, TrainConfig()), **given(args, captioner_config())}
+    cfg, model_config = apply(TrainConfig(), values), apply(captioner_config(), values)
+    cfg.check()
     torch.manual_seed(cfg.seed)  # the initial weights, as python -m crossmodal.train does
-    model = Captioner.for_mnist(model_config).to(device)
+    model = new_captioner(model_config).to(device)
     flops = step_flops(model, cfg.batch_size)
-    data = load_mnist(train=True), load_mnist(train=False)
-    history = train(model, cfg, *data, eval_every=args.eval_every)
+    images, labels = load_mnist(train=True)
+    stream = CaptionBatches(images, labels, model.tokenizer, cfg.augment, cfg.augment and cfg.augment_strokes, device)
+    history = train(model, cfg, stream, CaptionTest(*load_mnist(train=False)), eval_every=args.eval_every)
 
     steps = len(history["loss"])
     seconds_per_step = history["train_seconds"] / steps

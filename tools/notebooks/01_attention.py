@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossmodal.checks import check  # states a claim about a trained result with a tolerance (section 6)
+from crossmodal.checks import check, exercise  # a claim with a tolerance (section 6); an exercise's check
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -212,8 +212,9 @@ plt.show()
 # When there are fewer queries than keys (during generation, the newest `q_len` tokens of `k_len`),
 # query i stands at position `k_len − q_len + i` and may see every key up to and including that position.
 #
-# The stored notebook plugs in the solution so that it runs top to bottom; **replace that line with your
-# own code** and run the check. The solution is in the collapsed cell just above it, if you want it.
+# Each exercise cell starts as `return None`: **write your code there** and run the cell. Its last line checks
+# your answer (✓ when it is right, a hint when not), after checking the solution in the collapsed cell just above
+# it, which is there if you want it.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
@@ -222,15 +223,18 @@ def solution_causal_mask(q_len, k_len):
 
 # %%
 def my_causal_mask(q_len, k_len):
-    return solution_causal_mask(q_len, k_len)  # ← replace with your code
+    return None  # ← your code here
 
 
-causal_mask = crossmodal.attention.causal_mask  # the library's version is the reference
-for q_len, k_len in [(1, 1), (4, 4), (1, 6), (3, 7)]:
-    mine = my_causal_mask(q_len, k_len)
-    assert mine.dtype == torch.bool, f"expected a bool tensor, got {mine.dtype}"
-    assert torch.equal(mine, causal_mask(q_len, k_len)), f"wrong mask for q_len={q_len}, k_len={k_len}:\n{mine}"
-print("Exercise 1 ✓")
+def check_causal_mask(answer):
+    causal_mask = crossmodal.nn.attention.causal_mask  # the library's version is the reference
+    for q_len, k_len in [(1, 1), (4, 4), (1, 6), (3, 7)]:
+        mine = answer(q_len, k_len)
+        assert mine.dtype == torch.bool, f"expected a bool tensor, got {mine.dtype}"
+        assert torch.equal(mine, causal_mask(q_len, k_len)), f"wrong mask for q_len={q_len}, k_len={k_len}:\n{mine}"
+
+
+exercise("Exercise 1", check_causal_mask, my_causal_mask, solution_causal_mask)
 
 # %% [markdown]
 # ## 5. Multi-head attention
@@ -435,13 +439,18 @@ def solution_zero_query_output(v):
 
 # %%
 def my_zero_query_output(v):
-    return solution_zero_query_output(v)  # ← replace with your code
+    return None  # ← your code here
 
 
 k, v = torch.randn(6, 4), torch.randn(6, 3)
 expected, _ = attention(torch.zeros(1, 4), k, v)  # (1, dv)
-assert torch.allclose(my_zero_query_output(v), expected[0], atol=1e-6), "not what attention returns: mind the weights"
-print("Exercise 2 ✓")
+
+
+def check_zero_query(answer):
+    assert torch.allclose(answer(v), expected[0], atol=1e-6), "not what attention returns: mind the weights"
+
+
+exercise("Exercise 2", check_zero_query, my_zero_query_output, solution_zero_query_output)
 
 # %% [markdown]
 # ### Exercise 3 — padding, proven by its purpose
@@ -457,19 +466,24 @@ def solution_padding_mask(lengths, T):
 
 # %%
 def my_padding_mask(lengths, T):
-    return solution_padding_mask(lengths, T)  # ← replace with your code
+    return None  # ← your code here
 
 
 lengths = torch.tensor([5, 2, 4])
 x = torch.randn(3, 5, 8)  # (B, T, d), padded to the longest
-mask = my_padding_mask(lengths, 5)
-assert mask.shape == (3, 1, 5), f"expected a (3, 1, 5) mask, got {tuple(mask.shape)}"
-assert mask.dtype == torch.bool, f"expected a bool mask (True = may attend), got {mask.dtype}"
-batched, _ = attention(x, x, x, mask)
-for b, n in enumerate(lengths.tolist()):
-    alone, _ = attention(x[b, :n], x[b, :n], x[b, :n])  # the sequence without its padding
-    assert torch.allclose(batched[b, :n], alone, atol=1e-6), f"sequence {b} (length {n}) is changed by its padding"
-print("Exercise 3 ✓")
+
+
+def check_padding_mask(answer):
+    mask = answer(lengths, 5)
+    assert mask.shape == (3, 1, 5), f"expected a (3, 1, 5) mask, got {tuple(mask.shape)}"
+    assert mask.dtype == torch.bool, f"expected a bool mask (True = may attend), got {mask.dtype}"
+    batched, _ = attention(x, x, x, mask)
+    for b, n in enumerate(lengths.tolist()):
+        alone, _ = attention(x[b, :n], x[b, :n], x[b, :n])  # the sequence without its padding
+        assert torch.allclose(batched[b, :n], alone, atol=1e-6), f"sequence {b} (length {n}) is changed by its padding"
+
+
+exercise("Exercise 3", check_padding_mask, my_padding_mask, solution_padding_mask)
 
 # %% [markdown]
 # ## Summary

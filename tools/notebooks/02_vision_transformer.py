@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossmodal import MultiHeadAttention  # built and proven in notebook 01
-from crossmodal.checks import check  # states a claim about a trained result with a tolerance (section 6)
-from crossmodal.data import MNIST_MEAN, MNIST_STD, batches
+from crossmodal.checks import check, exercise  # a claim with a tolerance (section 6); an exercise's check
+from crossmodal.data.mnist import MNIST_MEAN, MNIST_STD, batches
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -187,14 +187,14 @@ print("features:", tuple(model.forward_features(test_images[:2]).shape), "logits
 # Our module has the same parameter names and shapes as the library's, so its weights load with
 # `strict=True` (every tensor must find its place). The library's model in turn loads the weights of a timm
 # `VisionTransformer` built with the same shape — no class token, average pooling, 28×28 greyscale input —
-# through `crossmodal.vit.load_timm_weights`, which splits timm's packed `qkv` matrix into our `q` and `kv`.
+# through `crossmodal.nn.vit.load_timm_weights`, which splits timm's packed `qkv` matrix into our `q` and `kv`.
 # Start from timm's random weights and pass them along the chain:
 
 # %%
 import timm
 
 from crossmodal import VisionConfig, VisionTransformer
-from crossmodal.vit import load_timm_weights
+from crossmodal.nn.vit import load_timm_weights
 
 ref = timm.models.vision_transformer.VisionTransformer(
     img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=32, depth=2, num_heads=4, mlp_ratio=4.0,
@@ -220,7 +220,7 @@ with torch.no_grad():
 # ## 6. Training on MNIST
 #
 # The whole training set fits in memory as one tensor, so we slice minibatches from it directly
-# (`crossmodal.data.batches`) — far faster than a `DataLoader` for data this small. Pixels are normalised
+# (`crossmodal.data.mnist.batches`) — far faster than a `DataLoader` for data this small. Pixels are normalised
 # with MNIST's mean and standard deviation. AdamW, a learning rate that warms up and then decays
 # (`OneCycleLR`), two epochs of 128-image batches.
 #
@@ -362,8 +362,8 @@ check("border positions are more alike with each other than adjacent inner ones"
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise cell runs the provided solution (collapsed just above it) so the notebook runs top to
-# bottom; **replace the marked line with your own code** and run the check.
+# Each exercise cell starts as `None`: **write your code there** and run the cell. Its last line checks your
+# answer (✓ when it is right, a hint when not), after checking the solution collapsed just above it.
 #
 # ### Exercise 1 — patchify
 #
@@ -380,19 +380,22 @@ def solution_patchify(images, p):
 
 # %%
 def my_patchify(images, p):
-    return solution_patchify(images, p)  # ← replace with your code
+    return None  # ← your code here
 
 
-for p in (4, 7, 14):
-    embed = PatchEmbed(p, dim=p * p)
-    with torch.no_grad():
-        embed.proj.weight.copy_(torch.eye(p * p).view(p * p, 1, p, p))  # kernel k = "take pixel k"
-        embed.proj.bias.zero_()
-        expected = embed(test_images[:3])  # (3, N, p·p)
-    mine = my_patchify(test_images[:3], p)
-    assert mine.shape == expected.shape, f"p={p}: expected shape {tuple(expected.shape)}, got {tuple(mine.shape)}"
-    assert torch.allclose(mine, expected, atol=1e-6), f"p={p}: right shape, but patches or pixels are out of order"
-print("Exercise 1 ✓")
+def check_patchify(answer):
+    for p in (4, 7, 14):
+        embed = PatchEmbed(p, dim=p * p)
+        with torch.no_grad():
+            embed.proj.weight.copy_(torch.eye(p * p).view(p * p, 1, p, p))  # kernel k = "take pixel k"
+            embed.proj.bias.zero_()
+            expected = embed(test_images[:3])  # (3, N, p·p)
+        mine = answer(test_images[:3], p)
+        assert mine.shape == expected.shape, f"p={p}: expected shape {tuple(expected.shape)}, got {tuple(mine.shape)}"
+        assert torch.allclose(mine, expected, atol=1e-6), f"p={p}: right shape, but patches or pixels are out of order"
+
+
+exercise("Exercise 1", check_patchify, my_patchify, solution_patchify)
 
 # %% [markdown]
 # ### Exercise 2 — a ViT without position embeddings
@@ -408,7 +411,7 @@ print("Exercise 1 ✓")
 solution_prediction = False  # attention is permutation-equivariant and the mean is order-blind
 
 # %%
-my_prediction = solution_prediction  # ← replace with True or False
+my_prediction = None  # ← True or False
 
 torch.manual_seed(0)
 bag = ViT()
@@ -419,8 +422,13 @@ with torch.no_grad():
     logits = bag.head(bag.norm(bag.blocks(tokens)).mean(dim=1))
     logits_shuffled = bag.head(bag.norm(bag.blocks(tokens[:, perm])).mean(dim=1))
 changed = not torch.allclose(logits, logits_shuffled, atol=1e-5)
-assert my_prediction == changed, "run it and look: that is why ViTs need position embeddings"
-print("Exercise 2 ✓ — the logits", "change" if changed else "do not change")
+
+
+def check_prediction(answer):
+    assert answer == changed, "not what happens: print `changed`, and think about what attention knows of order"
+
+
+exercise("Exercise 2", check_prediction, my_prediction, solution_prediction)
 
 # %% [markdown]
 # ## Summary

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossmodal import MultiHeadAttention  # built and proven in notebook 01
-from crossmodal.checks import check  # states a claim about a trained result with a tolerance (section 6)
+from crossmodal.checks import check, exercise  # a claim with a tolerance (section 6); an exercise's check
 from crossmodal.data import caption_for
 
 torch.manual_seed(0)
@@ -187,7 +187,7 @@ print("logits:", tuple(gpt(inputs).shape))  # (10 captions, 26 positions, 24 tok
 from transformers import GPT2LMHeadModel
 
 from crossmodal import Decoder, DecoderConfig
-from crossmodal.decoder import gpt2_config_for, load_gpt2_weights
+from crossmodal.nn.decoder import gpt2_config_for, load_gpt2_weights
 
 cfg = DecoderConfig(vocab_size=len(tokenizer), block_size=32, dim=64, depth=2, num_heads=4, cross_attention_every=0)
 gpt2_config = gpt2_config_for(cfg)
@@ -425,15 +425,15 @@ print("the same captions either way")
 # %% [markdown]
 # 10 captions × 2 layers × (1 + 2 + … + 26) = 7,020 rows without the cache; 10 × 2 × 26 = 520 with it. The
 # cost of a step no longer grows with the length of what was written, only the attention itself does (one
-# query against t keys). The captioner's generation (`Captioner.generate`) caches the image's keys and values
+# query against t keys). The captioner's generation (`VisionLanguageModel.generate`) caches the image's keys and values
 # as well: they never change while a caption is written (notebook 04). Exercise 3 below has you write the
 # cached loop yourself.
 
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise cell runs the provided solution (collapsed just above it) so the notebook runs top to
-# bottom; **replace the marked line with your own code** and run the check.
+# Each exercise cell starts as `return None`: **write your code there** and run the cell. Its last line checks
+# your answer (✓ when it is right, a hint when not), after checking the solution collapsed just above it.
 #
 # ### Exercise 1 — inputs and targets
 #
@@ -447,14 +447,17 @@ def solution_inputs_targets(ids):
 
 # %%
 def my_inputs_targets(ids):
-    return solution_inputs_targets(ids)  # ← replace with your code
+    return None  # ← your code here
 
 
-x, y = my_inputs_targets(caption_ids)
-assert x.shape == y.shape == (10, 26), f"expected two (10, 26) tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
-assert tokenizer.decode(x[3]) == "<bos>This is the number three.", "inputs: <bos> and every token but the last"
-assert tokenizer.decode(y[3]) == "This is the number three.<eos>", "targets: the inputs moved one step left"
-print("Exercise 1 ✓")
+def check_inputs_targets(answer):
+    x, y = answer(caption_ids)
+    assert x.shape == y.shape == (10, 26), f"expected two (10, 26) tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
+    assert tokenizer.decode(x[3]) == "<bos>This is the number three.", "inputs: <bos> and every token but the last"
+    assert tokenizer.decode(y[3]) == "This is the number three.<eos>", "targets: the inputs moved one step left"
+
+
+exercise("Exercise 1", check_inputs_targets, my_inputs_targets, solution_inputs_targets)
 
 # %% [markdown]
 # ### Exercise 2 — the best a blind model can do
@@ -472,17 +475,22 @@ def solution_blind_entropy(labels):
 
 # %%
 def my_blind_entropy(labels):
-    return solution_blind_entropy(labels)  # ← replace with your code
+    return None  # ← your code here
 
 
-mine = my_blind_entropy(train_labels)
 frequencies = torch.bincount(train_labels, minlength=10).float()
 reference = torch.distributions.Categorical(probs=frequencies / frequencies.sum()).entropy().item()
 measured = nll[train_labels].mean().item()  # the trained model's loss per training caption (nll: section 7)
-print(f"your entropy: {mine:.4f} nats | ln 10 = {math.log(10):.4f}")
-assert abs(mine - reference) < 1e-4, f"expected {reference:.4f} nats: use the digit frequencies and natural logs"
-assert measured >= mine, "a model's loss cannot be below the entropy of what it predicts"
-print("Exercise 2 ✓")
+
+
+def check_blind_entropy(answer):
+    mine = answer(train_labels)
+    assert abs(mine - math.log(10)) > 1e-3, "that is ln 10, the entropy of ten equally common digits: count them"
+    assert abs(mine - reference) < 1e-4, "not the entropy of the digit frequencies: use natural logs"
+    assert measured >= mine, "a model's loss cannot be below the entropy of what it predicts"
+
+
+exercise("Exercise 2", check_blind_entropy, my_blind_entropy, solution_blind_entropy)
 
 # %% [markdown]
 # ### Exercise 3 — the cached loop
@@ -509,21 +517,26 @@ def solution_cached_logits(gpt, tokens):
 
 # %%
 def my_cached_logits(gpt, tokens):
-    return solution_cached_logits(gpt, tokens)  # ← replace with your code
+    return None  # ← your code here
 
 
-seen = []  # how many positions each call of the first block's attention ran
-hook = gpt.blocks[0].attn.q.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].size(1)))
-with torch.no_grad():
-    mine = my_cached_logits(gpt, inputs)
-hook.remove()
-with torch.no_grad():
-    diff = (mine - gpt(inputs)).abs().max().item()
-assert set(seen) == {1}, f"each call should run one position; calls ran {sorted(set(seen))}"
-assert mine.shape == (10, 26, len(tokenizer)), f"expected logits (10, 26, {len(tokenizer)}), got {tuple(mine.shape)}"
-assert diff <= 1e-4, f"the logits differ by {diff:.2e}: is the t-th token's position embedding wpe[t]?"
-print("cached = all at once, to float precision (≤ 1e-4)")
-print("Exercise 3 ✓")
+def check_cached_logits(answer):
+    seen = []  # how many positions each call of the first block's attention ran
+    hook = gpt.blocks[0].attn.q.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].size(1)))
+    try:
+        with torch.no_grad():
+            mine = answer(gpt, inputs)
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        diff = (mine - gpt(inputs)).abs().max().item()
+    assert set(seen) == {1}, f"each call should run one position; calls ran {sorted(set(seen))}"
+    assert mine.shape == (10, 26, len(tokenizer)), f"expected logits (10, 26, {len(tokenizer)}), got {tuple(mine.shape)}"
+    assert diff <= 1e-4, f"the logits differ by {diff:.2e}: is the t-th token's position embedding wpe[t]?"
+
+
+exercise("Exercise 3 (cached = all at once, to float precision ≤ 1e-4)", check_cached_logits, my_cached_logits,
+         solution_cached_logits)
 
 # %% [markdown]
 # ## Summary

@@ -19,9 +19,9 @@
 # - what it cannot do on its own: mix characters, or know where a patch is;
 # - a decoder block that looks: causal self-attention → cross-attention → MLP;
 # - cross-attention in every k-th layer only, as Flamingo and Llama 3.2 Vision do;
-# - your captioner, assembled from your parts: ViT → projector → your blocks, equal to `crossmodal.Captioner`
+# - your captioner, assembled from your parts: ViT → projector → your blocks, equal to `crossmodal.VisionLanguageModel`
 #   with the shipped weights;
-# - proof: our block = `crossmodal.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with cross-attention.
+# - proof: our block = `crossmodal.nn.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with cross-attention.
 #
 # It trains nothing, and runs top to bottom in well under a minute on a laptop CPU.
 
@@ -34,8 +34,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from crossmodal import Captioner, CaptionerConfig, Decoder, DecoderConfig, KVCache
+from crossmodal import Decoder, DecoderConfig
 from crossmodal import scaled_dot_product_attention as attention  # notebook 01's attention: (output, weights)
+from crossmodal.checks import exercise  # an exercise's check: the solution's, then yours
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -260,7 +261,8 @@ with torch.no_grad():
 # `attn.split_heads`). The check compares them with what the module returns when asked
 # (`attn(x, context=memory, need_weights=True)`, the call notebook 06's maps rely on).
 #
-# Replace the line that calls the solution with your own code; the solution is in the collapsed cell above it.
+# Write your code in place of `return None` and run the cell: its last line checks your answer (✓ when it is
+# right, a hint when not), after checking the solution in the collapsed cell above it.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
@@ -271,15 +273,21 @@ def solution_cross_weights(attn, x, memory):
 
 # %%
 def my_cross_weights(attn, x, memory):
-    return solution_cross_weights(attn, x, memory)  # ← replace with your code
+    return None  # ← your code here
 
 
 with torch.no_grad():
-    mine = my_cross_weights(lib, x, memory)
     _, _, lib_weights = lib(x, context=memory, need_weights=True)
-assert mine.shape == (B, HEADS, T, N), f"expected (B, H, T, N) = {(B, HEADS, T, N)}, got {tuple(mine.shape)}"
-assert torch.allclose(mine, lib_weights, atol=1e-6), "not the module's weights: check the scale and the softmax axis"
-print("Exercise 1 ✓")
+
+
+def check_cross_weights(answer):
+    with torch.no_grad():
+        mine = answer(lib, x, memory)
+    assert mine.shape == (B, HEADS, T, N), f"expected (B, H, T, N) = {(B, HEADS, T, N)}, got {tuple(mine.shape)}"
+    assert torch.allclose(mine, lib_weights, atol=1e-6), "not the module's weights: check the scale and the softmax axis"
+
+
+exercise("Exercise 1", check_cross_weights, my_cross_weights, solution_cross_weights)
 
 # %% [markdown]
 # ## 6. A decoder block that looks
@@ -298,7 +306,7 @@ print("Exercise 1 ✓")
 # the sum that the next layers read.
 
 # %%
-from crossmodal.layers import Mlp  # fc1 → GELU → fc2, as in notebook 03
+from crossmodal.nn.layers import Mlp  # fc1 → GELU → fc2, as in notebook 03
 
 
 class SeeingBlock(nn.Module):
@@ -321,11 +329,11 @@ block = SeeingBlock(DIM, HEADS)
 print(tuple(block(x, memory).shape))
 
 # %% [markdown]
-# **Proof: ours = `crossmodal.decoder.DecoderBlock`.** The library's block has the same parts under the
+# **Proof: ours = `crossmodal.nn.decoder.DecoderBlock`.** The library's block has the same parts under the
 # same names; only the cross-attention's keys and values are packed into one `kv`.
 
 # %%
-from crossmodal.decoder import DecoderBlock
+from crossmodal.nn.decoder import DecoderBlock
 
 cfg = DecoderConfig(dim=DIM, num_heads=HEADS)
 lib_block = DecoderBlock(cfg, cross_attention=True)
@@ -387,7 +395,7 @@ for k in [1, 2, 0]:
 # %%
 from transformers import GPT2LMHeadModel
 
-from crossmodal.decoder import gpt2_config_for, load_gpt2_weights
+from crossmodal.nn.decoder import gpt2_config_for, load_gpt2_weights
 
 torch.manual_seed(0)
 cfg = DecoderConfig(vocab_size=24, dim=64, depth=2, num_heads=4, gated=False)  # the captioner's decoder shape
@@ -432,8 +440,12 @@ def solution_forward(self, images, tokens):
     return self.lm_head(self.ln_f(x))  # (B, T, vocab)
 
 # %%
+def my_forward(self, images, tokens):
+    return None  # ← your code here: the logits (B, T, vocab)
+
+
 class MyCaptioner(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config, forward):
         super().__init__()
         v, d = config.vision, config.decoder
         self.encoder = crossmodal.VisionTransformer(v)  # notebook 02
@@ -443,13 +455,13 @@ class MyCaptioner(nn.Module):
         self.ln_f = nn.LayerNorm(d.dim)
         self.lm_head = nn.Linear(d.dim, d.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # tied, as in notebook 03
+        self.forward_with = forward  # yours, or the solution
 
     def forward(self, images, tokens):
-        return solution_forward(self, images, tokens)  # ← replace with your code
+        return self.forward_with(self, images, tokens)
 
 
-shipped = crossmodal.load_pretrained()
-mine = MyCaptioner(shipped.config).eval()
+shipped = crossmodal.load_captioner()
 weights = {}
 for name, tensor in shipped.state_dict().items():
     name = name.removeprefix("decoder.")
@@ -458,19 +470,26 @@ for name, tensor in shipped.state_dict().items():
         weights[name.replace(".kv.", ".k.")], weights[name.replace(".kv.", ".v.")] = k, v
     else:
         weights[name] = tensor
-mine.load_state_dict(weights, strict=True)  # every tensor has its place, none is left over
 
-from crossmodal.data import caption_tokens
+from crossmodal.tasks.captions import caption_tokens
 
 tokens = caption_tokens(shipped.tokenizer)[test_labels[:8]][:, :-1]  # (8, L - 1): <bos> + each true caption
-with torch.no_grad():
-    diff = (mine(test_images[:8], tokens) - shipped(test_images[:8], tokens)).abs().max().item()
-assert diff <= 1e-4, "not yet: normalise, encode, project, embed with positions, run the blocks, ln_f, lm_head"
-print("MyCaptioner = crossmodal.Captioner, to float precision (≤ 1e-4)")
-print("Exercise 2 ✓")
+
+
+def check_forward(answer):
+    mine = MyCaptioner(shipped.config, answer).eval()
+    mine.load_state_dict(weights, strict=True)  # every tensor has its place, none is left over
+    with torch.no_grad():
+        diff = (mine(test_images[:8], tokens) - shipped(test_images[:8], tokens)).abs().max().item()
+    assert diff <= 1e-4, "not yet: normalise, encode, project, embed with positions, run the blocks, ln_f, lm_head"
+
+
+written = exercise("Exercise 2 (MyCaptioner = crossmodal.VisionLanguageModel, to float precision ≤ 1e-4)",
+                   check_forward, my_forward, solution_forward)
 
 # %% [markdown]
-# Same logits, so it writes the same captions. Greedy decoding, as in notebook 03, with your model:
+# Same logits, so it writes the same captions. Greedy decoding, as in notebook 03, with your model (until you
+# have written its forward, with the solution's):
 
 # %%
 @torch.no_grad()
@@ -482,6 +501,8 @@ def greedy_captions(model, images, max_len=30):
     return [text.split("<eos>")[0] for text in shipped.tokenizer.batch_decode(tokens[:, 1:])]
 
 
+mine = MyCaptioner(shipped.config, my_forward if written else solution_forward).eval()
+mine.load_state_dict(weights, strict=True)
 for digit, caption in zip(test_labels[:4].tolist(), greedy_captions(mine, test_images[:4])):
     print(f"a test {digit}: {caption!r}")
 
@@ -492,7 +513,7 @@ for digit, caption in zip(test_labels[:4].tolist(), greedy_captions(mine, test_i
 #   change: its keys and values in every cross-attention layer can be computed once and kept, as the
 #   keys and values of the text written so far can. Notebook 03, section 8, builds that cache (the KV
 #   cache) for the text; `crossmodal.KVCache` keeps the image's as `cross_kv` beside it, and
-#   `Captioner.generate(use_cache=True)` uses both.
+#   `VisionLanguageModel.generate(use_cache=True)` uses both.
 # - **The tanh gate.** Flamingo and Llama 3.2 Vision add cross-attention to a language model that already
 #   knows how to write, behind a gate that starts closed, so that the model starts out exactly as the
 #   language model was. Our captioner learns to write and to see at the same time and has nothing to
@@ -507,11 +528,11 @@ for digit, caption in zip(test_labels[:4].tolist(), greedy_captions(mine, test_i
 # - It does not mix characters (self-attention does that) and does not know where a patch is (the ViT's
 #   position embeddings do that).
 # - A decoder block that looks: causal self-attention → cross-attention → MLP, each added to the residual
-#   stream. Ours = `crossmodal.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with
+#   stream. Ours = `crossmodal.nn.decoder.DecoderBlock`, and `crossmodal.Decoder` = GPT-2 with
 #   `add_cross_attention=True`, to float precision.
 # - `cross_attention_every=k` puts cross-attention in every k-th layer only, as Flamingo and Llama 3.2 Vision do.
 # - Your parts make a whole captioner: the ViT, a projector and your blocks, with the shipped weights, give
-#   `crossmodal.Captioner`'s logits and write its captions.
+#   `crossmodal.VisionLanguageModel`'s logits and write its captions.
 # - Two ideas wait elsewhere: the KV cache (notebook 03; the image's keys and values are cached too) and
 #   Flamingo's tanh gate, which matters once the language model is pretrained (notebook 10).
 #

@@ -26,7 +26,6 @@
 # %%
 %matplotlib inline
 %config InlineBackend.figure_format = "png"
-import json
 import math
 import re
 
@@ -34,13 +33,13 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from crossmodal import Captioner, CaptionerConfig, DecoderConfig, caption_for
-from crossmodal.checks import check  # states a claim about a trained result with a tolerance: see section 4
-from crossmodal.data import ALL_CAPTIONS, DIGIT_WORDS, augment, caption_tokens
-from crossmodal.augment import PERTURBATIONS
-from crossmodal.evaluate import robustness
+from crossmodal import DecoderConfig, VLMConfig, caption_for
+from crossmodal.checks import check, exercise  # a claim with a tolerance (section 4); an exercise's check
+from crossmodal.data import ALL_CAPTIONS, DIGIT_WORDS, PERTURBATIONS, augment
 from crossmodal.devices import pick_device
-from crossmodal.train import TrainConfig, default_model_config, evaluate, train
+from crossmodal.nn import IGNORE_INDEX
+from crossmodal.tasks.captions import CaptionBatches, caption_tokens, captioner_config, evaluate, new_captioner, robustness
+from crossmodal.training import TrainConfig, train
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -62,7 +61,7 @@ print(f"{len(train_labels):,} training and {len(test_labels):,} test images")
 
 # %%
 torch.manual_seed(0)
-model = Captioner.for_mnist(default_model_config())  # the command line's captioner (section 2), with its tokenizer
+model = new_captioner(captioner_config())  # the command line's captioner (section 2), with its tokenizer
 tokenizer = model.tokenizer
 table = caption_tokens(tokenizer)  # (10, L)
 print(f"vocabulary: {len(tokenizer)} tokens; caption table {tuple(table.shape)}")
@@ -84,8 +83,9 @@ print("reads:   ", " ".join(f"{t:>5}" for t in show(inputs)))
 print("predicts:", " ".join(f"{t:>5}" for t in show(targets)))
 
 # %% [markdown]
-# "one" is one of the three shortest digit words (with "two" and "six"), so this row ends in `<pad>`: the loss skips those targets
-# (`F.cross_entropy(..., ignore_index=pad_id)`), and nobody is taught to predict padding.
+# "one" is one of the three shortest digit words (with "two" and "six"), so this row ends in `<pad>`. Those targets
+# are set to `IGNORE_INDEX` (-100), which the loss skips (`F.cross_entropy(..., ignore_index=-100)`, the convention
+# of PyTorch and transformers): nobody is taught to predict padding.
 #
 # **A floor for the blind.** How much of the caption depends on the image? The first 19 characters,
 # *"This is the number "*, are the same for every digit; a captioner that cannot see learns them perfectly.
@@ -111,7 +111,7 @@ print(f"a blind captioner's training loss cannot go below {blind_floor:.4f}")
 # %% [markdown]
 # ## 2. The model, before training
 #
-# `default_model_config()` is the captioner `python -m crossmodal.train` builds: a 4-layer ViT of width 64
+# `captioner_config()` is the captioner `python -m crossmodal.train` builds: a 4-layer ViT of width 64
 # on a 7×7 grid of 4×4-pixel patches, a linear projector, and a 2-layer GPT decoder of width 64 with
 # cross-attention in both layers. One change from notebook 02's ViT: the patches are embedded by a small
 # **convolutional stem** (`VisionConfig(stem="conv")`: two 3×3 convolutions of stride 2, then a 1×1 one) instead
@@ -134,15 +134,17 @@ print(model.config)
 
 # %%
 x, y = train_images[:128], train_labels[:128]
+targets = table[y][:, 1:].masked_fill(table[y][:, 1:] == tokenizer.pad_token_id, IGNORE_INDEX)  # padding: skipped
 with torch.no_grad():
-    _, loss = model(x, table[y][:, :-1], table[y][:, 1:])
+    _, loss = model(x, table[y][:, :-1], targets)
 print(f"loss at initialisation {loss.item():.3f}; ln({len(tokenizer)}) = {math.log(len(tokenizer)):.3f}")
 print("caption at initialisation:", repr(model.decode(model.generate(test_images[:1]))[0]))
 
 # %% [markdown]
 # ## 3. The recipe
 #
-# `crossmodal.train.train` is a small loop in the style of minGPT's trainer; `TrainConfig` holds its knobs:
+# `crossmodal.training.train` is a small loop in the style of minGPT's trainer (the one that trains every model of
+# this series); `TrainConfig` holds its knobs:
 #
 # - **AdamW**, with weight decay on the weight matrices only (not on biases, LayerNorms or the ViT's embeddings);
 # - the learning rate **warms up** linearly for `warmup_steps`, then follows a **cosine** down to
@@ -158,8 +160,8 @@ print("caption at initialisation:", repr(model.decode(model.generate(test_images
 
 # %%
 cfg = TrainConfig(epochs=1, warmup_steps=50)
-subset = (train_images[:30_000], train_labels[:30_000])  # the first half of the training set
-steps = cfg.epochs * math.ceil(len(subset[1]) / cfg.batch_size)
+subset = CaptionBatches(train_images[:30_000], train_labels[:30_000], tokenizer)  # the first half of the training set
+steps = cfg.epochs * subset.steps_per_epoch(cfg.batch_size)
 print(cfg)
 print(f"{steps} steps")
 
@@ -178,7 +180,8 @@ print(f"learning rate: peak {max(lrs):.2e} at step {lrs.index(max(lrs))}, last {
 # %% [markdown]
 # ## 4. Train, and watch the loss fall
 #
-# `train(model, cfg, train_data, callbacks=[...])` calls each callback as `cb(step, loss)` after every
+# `train(model, cfg, stream, callbacks=[...])` reads batches from a *stream* (`CaptionBatches`: shuffled, augmented,
+# each caption turned into inputs and targets as in section 1) and calls each callback as `cb(step, loss)` after every
 # step. Ours redraws the loss curve every 25 steps, in place. The dashed line is the blind floor from
 # section 1: a captioner that could not see would level off there.
 #
@@ -187,7 +190,7 @@ print(f"learning rate: peak {max(lrs):.2e} at step {lrs.index(max(lrs))}, last {
 # those bits: your loss, your accuracy and your list of mistakes will be close to the ones stored in this
 # notebook, not equal to them. So each cell that shows such numbers is followed by `check(...)` lines, each a
 # claim the text makes, with a tolerance every correct run meets: the ✓ lines are the same on every machine
-# (and are what the project's tests compare).
+# (and are what the tests that run every notebook compare).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -272,13 +275,18 @@ def solution_exact_match(model, images, labels):
 
 # %%
 def my_exact_match(model, images, labels):
-    return solution_exact_match(model, images, labels)  # ← replace with your code
+    return None  # ← your code here
 
 
-mine = my_exact_match(model, test_images[:500], test_labels[:500])
 expected = evaluate(model, test_images[:500], test_labels[:500])["exact_match"]
-assert abs(mine - expected) < 1e-6, f"you get {mine:.4f}, evaluate gets {expected:.4f}"
-print("Exercise 1 ✓ — the direct count equals evaluate's")
+
+
+def check_exact_match(answer):
+    mine = answer(model, test_images[:500], test_labels[:500])
+    assert abs(mine - expected) < 1e-6, f"you get {mine:.4f}, evaluate gets {expected:.4f}"
+
+
+exercise("Exercise 1 (the direct count equals evaluate's)", check_exact_match, my_exact_match, solution_exact_match)
 
 # %% [markdown]
 # ### Which digits does it confuse?
@@ -406,25 +414,30 @@ def solution_pick(logits, temperature, top_k, generator):
 
 # %%
 def my_pick(logits, temperature, top_k, generator):
-    return solution_pick(logits, temperature, top_k, generator)  # ← replace with your code
+    return None  # ← your code here
 
 
-from crossmodal.model import _pick  # the library's own, used by generate
+from crossmodal.nn.decoding import pick_next_token  # the library's own, used by generate
 
 logits = torch.randn(1000, len(tokenizer))
-for temperature, top_k in [(0, None), (1.0, None), (1.0, 5), (0.5, 3), (2.0, 1)]:
-    mine = my_pick(logits, temperature, top_k, torch.Generator().manual_seed(1))
-    theirs = _pick(logits, temperature, top_k, torch.Generator().manual_seed(1))
-    assert torch.equal(mine, theirs), f"temperature={temperature}, top_k={top_k}: not the tokens generate picks"
-    if top_k:
-        allowed = logits.topk(top_k, dim=-1).indices
-        assert (allowed == mine[:, None]).any(1).all(), f"top_k={top_k}: a token outside the top {top_k} was drawn"
-print("Exercise 2 ✓")
+
+
+def check_pick(answer):
+    for temperature, top_k in [(0, None), (1.0, None), (1.0, 5), (0.5, 3), (2.0, 1)]:
+        mine = answer(logits, temperature, top_k, torch.Generator().manual_seed(1))
+        theirs = pick_next_token(logits, temperature, top_k, torch.Generator().manual_seed(1))
+        assert torch.equal(mine, theirs), f"temperature={temperature}, top_k={top_k}: not the tokens generate picks"
+        if top_k:
+            allowed = logits.topk(top_k, dim=-1).indices
+            assert (allowed == mine[:, None]).any(1).all(), f"top_k={top_k}: a token outside the top {top_k} was drawn"
+
+
+exercise("Exercise 2", check_pick, my_pick, solution_pick)
 
 # %% [markdown]
 # ### Reading a caption
 #
-# `model.caption(image)` returns a `Caption`: the text, the image and the cross-attention maps of every
+# `model.caption(image)` returns a `Generation`: the text, the image and the cross-attention maps of every
 # character (notebook 06 is all about those). `model.score(image, text)` does the reverse: it reads a *given*
 # caption against the image (teacher forcing again) and returns the probability the model gave each
 # character. For one of the failures, the caption the model wrote against the true one:
@@ -478,21 +491,28 @@ def solution_caption_logprob(model, images, labels):
 
 # %%
 def my_caption_logprob(model, images, labels):
-    return solution_caption_logprob(model, images, labels)  # ← replace with your code
+    return None  # ← your code here
 
 
 x, y = test_images[:256], test_labels[:256]
-mine = my_caption_logprob(model, x, y)
-assert mine.shape == (256,), f"expected one number per image, (256,), got {tuple(mine.shape)}"
 tokens = table[y]
+targets = tokens[:, 1:].masked_fill(tokens[:, 1:] == model.config.pad_id, IGNORE_INDEX)  # <pad>: not counted
 with torch.no_grad():
-    _, mean_loss = model(x, tokens[:, :-1], tokens[:, 1:])  # the training loss: mean over the non-<pad> targets
-n_targets = (tokens[:, 1:] != model.config.pad_id).sum()
-assert torch.allclose(-mine.sum() / n_targets, mean_loss, atol=1e-5), "averaged per target, not the training loss"
-for k in range(5):  # score() covers the characters but not <eos>, which follows the '.' with near certainty
-    chars = model.score(x[k], caption_for(y[k])).probs.log().sum()
-    assert abs(mine[k] - chars) < 1e-2, f"image {k}: {mine[k]:.4f}, but score() gives {chars:.4f} for its characters"
-print("Exercise 3 ✓")
+    _, mean_loss = model(x, tokens[:, :-1], targets)  # the training loss: the mean over the counted targets
+n_targets = (targets != IGNORE_INDEX).sum()
+
+
+def check_caption_logprob(answer):
+    mine = answer(model, x, y)
+    assert mine.shape == (256,), f"expected one number per image, (256,), got {tuple(mine.shape)}"
+    assert torch.allclose(-mine.sum() / n_targets, mean_loss, atol=1e-5), "averaged per target, not the training loss"
+    for k in range(5):  # score() covers the characters but not <eos>, which follows the '.' with near certainty
+        chars = model.score(x[k], caption_for(y[k])).probs.log().sum()
+        assert abs(mine[k] - chars) < 1e-2, f"image {k}: {mine[k]:.4f}, but score() gives {chars:.4f} for its characters"
+
+
+logprob_done = exercise("Exercise 3", check_caption_logprob, my_caption_logprob, solution_caption_logprob)
+caption_logprob = my_caption_logprob if logprob_done else solution_caption_logprob  # yours, once it is right
 
 # %% [markdown]
 # With it, a question the failure gallery cannot answer: which test images does the model find *least*
@@ -502,7 +522,7 @@ print("Exercise 3 ✓")
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (why: the least convincing images and their probabilities vary between CPUs)
-logp = my_caption_logprob(model, test_images[:2000], test_labels[:2000])
+logp = caption_logprob(model, test_images[:2000], test_labels[:2000])
 hardest = logp.argsort()[:8]
 texts = model.decode(model.generate(test_images[hardest]))
 fig, axes = plt.subplots(1, 8, figsize=(12, 2.2))
@@ -527,7 +547,7 @@ print(f"median p(true caption) over the 2,000: {logp.exp().median():.3f}")
 # NBVAL_IGNORE_OUTPUT
 # (why: a live progress bar; the final numbers are printed in the next cell)
 torch.manual_seed(0)
-blind = Captioner.for_mnist(CaptionerConfig(decoder=DecoderConfig(cross_attention_every=0)))
+blind = new_captioner(VLMConfig(decoder=DecoderConfig(cross_attention_every=0)))
 blind_history = train(blind.to(device), cfg, subset)
 blind.cpu()
 
@@ -565,8 +585,8 @@ check("its exact match is the share of the digit it names (5–15%)", 0.05 < bli
 # NBVAL_IGNORE_OUTPUT
 # (why: probabilities learned in training vary in the last digits between CPUs; checked in the next cell)
 ten = torch.arange(10)
-p_blind = my_caption_logprob(blind, test_images[:10], ten).exp()  # (10,): p(caption of digit d)
-assert torch.equal(p_blind, my_caption_logprob(blind, test_images[10:20], ten).exp())  # other images: no change
+p_blind = caption_logprob(blind, test_images[:10], ten).exp()  # (10,): p(caption of digit d)
+assert torch.equal(p_blind, caption_logprob(blind, test_images[10:20], ten).exp())  # other images: no change
 print("digit:             " + "".join(f"{d:>7}" for d in range(10)))
 print("p(caption), blind: " + "".join(f"{q:>7.1%}" for q in p_blind.tolist()) + f"   sum {p_blind.sum():.1%}")
 print("training frequency:" + "".join(f"{f:>7.1%}" for f in freq.tolist()))
@@ -590,12 +610,12 @@ check("part of its probability (under 25%) goes to strings that are no caption",
 # %% [markdown]
 # ## 8. Against the shipped checkpoint
 #
-# The package ships a captioner trained much longer. `crossmodal.load_pretrained()` loads it offline, and
+# The package ships a captioner trained much longer. `crossmodal.load_captioner()` loads it offline, and
 # `training.json` beside its weights records how it was made:
 
 # %%
-shipped = crossmodal.load_pretrained()
-record = json.loads((crossmodal.pretrained.PRETRAINED_DIR / "training.json").read_text())
+shipped = crossmodal.load_captioner()
+record = crossmodal.pretrained.record("captioner")  # its training.json
 print(f"command: {record['command']}")
 print(f"trained for {record['train_seconds']:.0f} s on {record['device']}; "
       f"recorded test exact match {record['test_exact_match']:.2%}")
@@ -678,7 +698,7 @@ check("the shipped checkpoint reads at least 98% of the thicker, thinner and blu
 # is finished: it keeps its score and competes with the beams still writing, whose scores can only fall. One
 # beam is greedy decoding; with enough beams to keep every candidate it is an exhaustive search, and
 # `tests/test_beam_search.py` checks both against a search over every sequence of a tiny vocabulary. The
-# library's is `generate(images, num_beams=k)`, in `crossmodal/decoding.py`; `return_scores=True` also returns
+# library's is `generate(images, num_beams=k)`, in `crossmodal/nn/decoding.py`; `return_scores=True` also returns
 # each caption's log-probability.
 #
 # The blind captioner of section 7 is the clearest case: it writes the same caption for every image, and its

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from IPython.display import Image, display
 
 from crossmodal import viz
-from crossmodal.checks import check  # states a claim about a measured result
+from crossmodal.checks import check, exercise  # a claim about a measured result; an exercise's check
 from crossmodal.data import caption_for
 from crossmodal.widgets import AttentionExplorer, DrawingPad, enable_colab
 
@@ -41,7 +41,7 @@ torch.set_num_threads(2)  # fixed, so every run gives the same numbers
 plt.rcParams["figure.dpi"] = 100  # sharp enough on GitHub and Colab, and the notebook stays small
 in_colab = enable_colab()  # Colab needs its custom widget manager for the explorer and the pad
 
-model = crossmodal.load_pretrained()  # the shipped captioner: no training, no download
+model = crossmodal.load_captioner()  # the shipped captioner: no training, no download
 images, labels = crossmodal.load_mnist(train=False)  # the 10,000 test images, never trained on
 layers, heads, (g, _) = len(model.decoder.cross_attention_layers), model.config.decoder.num_heads, model.encoder.grid_size
 p = 28 // g  # patch size in pixels
@@ -50,7 +50,7 @@ print(f"{g}×{g} patches of {p}×{p} pixels; {layers} cross-attention layers of 
 # %% [markdown]
 # ## 1 · One character, one map
 #
-# `model.caption(image)` returns a `Caption`: the `text`, the `image` the model saw, and `attention`,
+# `model.caption(image)` returns a `Generation`: the `text`, the `image` the model saw, and `attention`,
 # shaped (characters, layers, heads, grid, grid). Entry `attention[i, l, h]` is what head `h` of layer
 # `l` looked at in the step that *wrote* character `i`: a softmax over the patches, so it sums to 1.
 #
@@ -477,8 +477,8 @@ print(f"empty canvas: caption {pad.caption!r}, message {pad.message!r}")
 # (row, column) in patch units, where patch (0, 0) is the top-left. A map with all its weight on one
 # patch has that patch as its centre; an even map has the grid's middle.
 #
-# The stored notebook plugs in the solution so that it runs top to bottom; **replace that line with your
-# own code** and run the check. The solution is in the collapsed cell just above it, if you want it.
+# Write your code in place of `return None` and run the cell: its last line checks your answer (✓ when it is
+# right, a hint when not), after checking the solution in the collapsed cell just above it, if you want it.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
@@ -489,30 +489,34 @@ def solution_centre_of_attention(m):
 
 # %%
 def my_centre_of_attention(m):
-    return solution_centre_of_attention(m)  # ← replace with your code
+    return None  # ← your code here
 
 
-one_hot = np.zeros((g, g))
-one_hot[1, g - 1] = 1
-assert np.allclose(my_centre_of_attention(one_hot), (1, g - 1)), "all weight on one patch: the centre is that patch"
-even = np.full((g, g), 1 / g**2)
-assert np.allclose(my_centre_of_attention(even), ((g - 1) / 2, (g - 1) / 2)), "an even map is centred on the grid's middle"
-# against pixels: spread each patch's weight over its 10 × 10 pixels, then take the pixels' centre of mass
-m = viz.attention_map(caption, decide)
-big = viz.upsample(m, 10 * g) / 100
-centres = (np.arange(10 * g) + 0.5) / 10 - 0.5  # each pixel's centre, in patch units
-assert np.allclose(my_centre_of_attention(m), ((big.sum(1) * centres).sum(), (big.sum(0) * centres).sum())), \
-    "not the weighted mean position: weigh each patch's (row, column) by its attention"
-print("Exercise ✓")
+def check_centre(answer):
+    one_hot = np.zeros((g, g))
+    one_hot[1, g - 1] = 1
+    assert np.allclose(answer(one_hot), (1, g - 1)), "all weight on one patch: the centre is that patch"
+    even = np.full((g, g), 1 / g**2)
+    assert np.allclose(answer(even), ((g - 1) / 2, (g - 1) / 2)), "an even map is centred on the grid's middle"
+    # against pixels: spread each patch's weight over its 10 × 10 pixels, then take the pixels' centre of mass
+    m = viz.attention_map(caption, decide)
+    big = viz.upsample(m, 10 * g) / 100
+    centres = (np.arange(10 * g) + 0.5) / 10 - 0.5  # each pixel's centre, in patch units
+    assert np.allclose(answer(m), ((big.sum(1) * centres).sum(), (big.sum(0) * centres).sum())), \
+        "not the weighted mean position: weigh each patch's (row, column) by its attention"
+
+
+attempted = exercise("Exercise", check_centre, my_centre_of_attention, solution_centre_of_attention)
 
 # %% [markdown]
-# Now use it: where is the model's attention centred, on average over the 7s, when it writes the first
-# character of the caption and when it writes the digit word's first letter?
+# Now use it (or, until you have written it, the solution): where is the model's attention centred, on average
+# over the 7s, when it writes the first character of the caption and when it writes the digit word's first letter?
 
 # %%
 sevens = (kept_labels == 7).nonzero().squeeze(1).tolist()
 for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first letter")]:
-    centres = np.array([my_centre_of_attention(means[i][position].reshape(g, g)) for i in sevens])
+    centre_of = my_centre_of_attention if attempted else solution_centre_of_attention
+    centres = np.array([centre_of(means[i][position].reshape(g, g)) for i in sevens])
     print(f"7s, {name}: centre at row {centres[:, 0].mean():.2f}, column {centres[:, 1].mean():.2f}")
 
 # %% [markdown]

@@ -7,39 +7,48 @@
 # reason is not fluency alone. A language model knows things, and once it can see, **what it learnt from text
 # becomes usable about images**.
 #
-# This notebook makes that claim measurable at a size a laptop trains. A small GPT-2 (transformers'
-# `GPT2LMHeadModel`) has read sentences like "the number after seven is eight." and "seven is odd." and never
-# an image. We freeze it, insert Flamingo's **gated cross-attention** layers between its blocks, train only
-# the new layers on MNIST's captions ("This is the number seven.") and then ask about pictures what only the
-# text ever said.
+# This notebook puts that claim to a test at a size a laptop trains, and the answer is more modest than the
+# claim. A small GPT-2 (transformers' `GPT2LMHeadModel`) has read sentences like "the number after seven is
+# eight." and "seven is odd." and never an image. We freeze it, insert Flamingo's **gated cross-attention**
+# layers between its blocks, train only the new layers on MNIST's captions ("This is the number seven.") and
+# then ask about pictures what only the text ever said. What carries over is **recall**: once the model has
+# written its caption, it goes on with a sentence the language model read word for word after that very
+# caption, as the language model alone does when it is handed the true caption as text. What does not carry
+# over is anything more: asked about "it" with no caption, or about a digit whose sentences the language model
+# never read, it fails. Whether a language model that has read far more text does better is not measured here.
 
 # %% [markdown]
 # ## What you will learn
 #
 # - Flamingo's GATED XATTN-DENSE layer from scratch: tanh-gated cross-attention, then a tanh-gated
-#   feed-forward, proven equal to `crossmodal.flamingo`'s;
+#   feed-forward, proven equal to `crossmodal.nn.flamingo`'s;
 # - how the layers go *between* a frozen GPT-2's blocks, and why a gate that starts at 0 makes the model at
 #   initialisation exactly the language model (proved against transformers' GPT-2);
 # - who learns first when the gates are closed (an exercise), and the gates opening during training;
 # - **transfer**: a fact read in text applied to a picture, at two levels, against a captioner of the same
 #   shape that never read a fact, and against chance;
 # - that the language model is bit for bit unchanged after all of it.
+#
+# It trains one short run (100 steps) and takes about two minutes on a laptop CPU.
 
 # %%
 %matplotlib inline
 %config InlineBackend.figure_format = "png"
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from crossmodal import viz
-from crossmodal.checks import check  # states a claim about a measured result
+from crossmodal.checks import check, exercise  # a claim about a measured result; an exercise's check
 from crossmodal.data import caption_for
-from crossmodal.eyes import caption_batch, train_on_captions
-from crossmodal.facts import all_facts, corpus, held_out_facts
-from crossmodal.flamingo import Flamingo, GatedCrossAttentionLayer
-from crossmodal.pretrained import eyes_record, load_gpt2_eyes, load_pretrained, load_text_lm
-from crossmodal.text_lm import complete, fact_accuracy
-from crossmodal.transfer import KINDS, continue_text, measure_transfer
+from crossmodal.data.facts import all_facts, corpus, held_out_facts
+from crossmodal.nn import IGNORE_INDEX
+from crossmodal.nn.flamingo import Flamingo, GatedCrossAttentionLayer
+from crossmodal.pretrained import load_captioner, load_gpt2_eyes, load_text_lm
+from crossmodal.tasks.eyes import CaptionSentences, caption_batch, eyes_loss
+from crossmodal.tasks.text import complete, fact_accuracy
+from crossmodal.tasks.transfer import KINDS, continue_text, first_word, measure_transfer, right_answer
+from crossmodal.training import TrainConfig, train
 
 torch.manual_seed(0)
 torch.set_num_threads(2)  # fixed, so every run gives the same numbers
@@ -54,7 +63,7 @@ print(f"GPT2LMHeadModel: {lm.config.n_layer} blocks of width {lm.config.n_embd},
 # %% [markdown]
 # ## 1. A language model that has read about numbers
 #
-# `crossmodal.facts` is a small grammar of true sentences about the numbers zero to eighteen, written as
+# `crossmodal.data.facts` is a small grammar of true sentences about the numbers zero to eighteen, written as
 # words: successors, predecessors, sums of two digits, odd and even, and one family that starts with a
 # caption and says one more thing about "it". None of them ever came with a picture.
 
@@ -66,7 +75,7 @@ print(f"{len(all_facts())} sentences in the grammar; {len(held_out_facts())} are
 print("  ", held_out_facts()[0], "|", held_out_facts()[-1])
 
 # %% [markdown]
-# The shipped language model was trained on these sentences alone (`python -m crossmodal.text_lm`, the
+# The shipped language model was trained on these sentences alone (`python -m crossmodal.train --task text`, the
 # command and its record in `crossmodal/checkpoints/text-lm/training.json`). Asked to finish a sentence, it
 # answers from memory:
 
@@ -84,26 +93,29 @@ print(f"last word right: {known:.1%} of the {len(trained_facts)} trained facts, 
 
 # %%
 check("it knows over 95% of the facts it read", known > 0.95, f"{known:.1%}")
-check("and almost none it never read (under 10%)", held_out < 0.1, f"{held_out:.1%}")
+check("of the 14 it never read, no more than guessing gets (at most 3: odd or even is a coin toss)",
+      held_out <= 3 / 14, f"{held_out:.1%}")
 
 # %% [markdown]
 # It learnt its facts by heart: the held-out sums (never read) are not worked out, and neither are the
-# caption sentences of the two held-out digits, three and eight. Keep those two digits in mind: what the
-# model never read, it cannot transfer to a picture either.
+# caption sentences of the two held-out digits, three and eight, beyond what a guess gets right (a sentence
+# that ends in "odd" or "even" is right half the time by chance). Keep those two digits in mind: what the model
+# never read, it cannot transfer to a picture either.
 #
 # With the internet (Colab), the same code takes the real GPT-2 (124M parameters) and its BPE tokenizer:
 #
 # ```python
-# lm, tokenizer = crossmodal.text_lm.build_text_lm(hub=True)            # downloads "gpt2"
-# encoder = crossmodal.vit.TimmEncoder("vit_small_patch16_224", pretrained=True)      # or, with the clip extra:
-# encoder = crossmodal.clip_encoder.OpenClipEncoder("ViT-B-32-quickgelu", pretrained="openai")
+# lm, tokenizer = crossmodal.tasks.text.build_text_lm(hub=True)        # downloads "gpt2"
+# encoder = crossmodal.nn.TimmEncoder("vit_small_patch16_224", pretrained=True)      # or, with the clip extra:
+# encoder = crossmodal.nn.OpenClipEncoder("ViT-B-32-quickgelu", pretrained="openai")
 # model = Flamingo(lm, encoder, cross_attention_every=4, freeze_encoder=True)
 # ```
 #
-# Everything below runs unchanged on those parts; each encoder normalises with its own mean and std (timm's
-# or OpenCLIP's preprocessing config), not MNIST's. From the command line: `python -m crossmodal.text_lm --hub
-# --out runs/gpt2-facts` teaches GPT-2 the facts, then `python -m crossmodal.eyes --lm runs/gpt2-facts --out
-# runs/gpt2-eyes` gives it eyes and measures what transfers.
+# The library's `Flamingo` and its training run unchanged on those parts (each encoder normalises with its own
+# mean and std, timm's or OpenCLIP's preprocessing config, not MNIST's); some cells below assume this notebook's
+# parts, a character per token and 49 patches, and would need adapting. From the command line: `python -m crossmodal.train --task text
+# --hub --out runs/gpt2-facts` teaches GPT-2 the facts, then `python -m crossmodal.train --task eyes --lm
+# runs/gpt2-facts --out runs/gpt2-eyes` gives it eyes and measures what transfers.
 
 # %% [markdown]
 # ## 2. The gated cross-attention layer, from scratch
@@ -138,7 +150,7 @@ print("closed gates change nothing:", torch.equal(gated_xattn_dense(x, image_tok
 with torch.no_grad():
     layer.attn_gate.fill_(0.7), layer.ffn_gate.fill_(-0.3)  # opened, so the check below means something
 diff = (gated_xattn_dense(x, image_tokens, layer) - layer(x, image_tokens)).abs().max().item()
-print(f"opened: max |from scratch − crossmodal.flamingo| = {diff:.1e}")
+print(f"opened: max |from scratch − crossmodal.nn.flamingo| = {diff:.1e}")
 assert diff <= 1e-6
 
 # %% [markdown]
@@ -150,7 +162,7 @@ assert diff <= 1e-6
 # takes its 64-wide patch embeddings to the LM's width of 96. Only the projector and the gated layers learn.
 
 # %%
-encoder = load_pretrained().encoder  # notebook 05's ViT: 49 patch embeddings per digit
+encoder = load_captioner().encoder  # notebook 05's ViT: 49 patch embeddings per digit
 torch.manual_seed(0)
 model = Flamingo(lm, encoder, cross_attention_every=2, freeze_encoder=True)
 print("blocks with a gated layer before them:",
@@ -177,11 +189,13 @@ with torch.no_grad():
     other_images_loss = model(test_images[8:16], ids, labels=labels)[1]
     torch.manual_seed(0)
     ungated = Flamingo(lm, encoder, cross_attention_every=2, gated=False, freeze_encoder=True)
-    ungated_loss = ungated(test_images[:8], ids, labels=labels)[1]
+    ungated_loss, ungated_logits = ungated(test_images[:8], ids, labels=labels)[1], ungated(test_images[:8], ids)
+    moved = (ungated_logits - lm(input_ids=ids).logits).abs().max().item()
 print(f"text loss of the captions: frozen GPT-2 {frozen_loss:.4f}, gated model {gated_loss:.4f} "
       f"(with other images {other_images_loss:.4f}), ungated model {ungated_loss:.4f}")
+print(f"the ungated model's logits differ from the frozen GPT-2's by up to {moved:.3f}")
 assert (gated_loss - frozen_loss).abs() <= 1e-6 and (other_images_loss - frozen_loss).abs() <= 1e-6
-assert (ungated_loss - frozen_loss).abs() > 1e-3
+assert moved > 1e-3
 
 # %% [markdown]
 # The frozen LM's loss on the captions is already low: it read every caption in its caption family. What it
@@ -212,16 +226,21 @@ PARTS = {  # name → which of the model's parameters it covers
     "feed-forward": lambda n: ".xattn.ffn." in n,
     "ffn_gate": lambda n: n.endswith(".ffn_gate"),
 }
-my_zero_gradient = solution_zero_gradient  # ← replace with a set of names from PARTS
+my_zero_gradient = None  # ← a set of names from PARTS
 
 model.zero_grad()
 model(test_images[:8], ids, labels=labels)[1].backward()
 zero = {part for part, covers in PARTS.items()
         if all(p.grad is None or p.grad.abs().max() == 0 for n, p in model.named_parameters() if covers(n))}
-assert set(my_zero_gradient) <= set(PARTS), f"unknown names: {set(my_zero_gradient) - set(PARTS)}"
-assert set(my_zero_gradient) == zero, "not quite: follow the path from each part to the loss through tanh(0) = 0"
 model.zero_grad()
-print("Exercise ✓ — zero gradient on the first step:", sorted(zero))
+
+
+def check_zero_gradient(answer):
+    assert set(answer) <= set(PARTS), f"unknown names: {set(answer) - set(PARTS)}"
+    assert set(answer) == zero, "not quite: follow the path from each part to the loss through tanh(0) = 0"
+
+
+exercise("Exercise", check_zero_gradient, my_zero_gradient, solution_zero_gradient)
 
 # %% [markdown]
 # ### What a closed gate costs with nothing to protect
@@ -246,14 +265,19 @@ print("Exercise ✓ — zero gradient on the first step:", sorted(zero))
 #
 # Now the new layers learn from (image, caption) pairs: 60,000 MNIST training digits, each with "This is the
 # number seven." and *no* end-of-text token after it, so that the language model's own sentence may go on
-# after the caption (the next section says what follows it in training). `train_on_captions` records tanh(α)
-# of every gate after every step. A short run here, beside the shipped model's record:
+# after the caption (the next section says what follows it in training). The trainer is the one every model of
+# this series trains with (`crossmodal.training.train`), given this task's stream of captions
+# (`CaptionSentences`) and its loss (`eyes_loss`); a callback records tanh(α) of every gate after every step.
+# A short run here, beside the shipped model's record:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (training prints its progress; the losses and gates are checked below with tolerances)
-history = train_on_captions(model, tokenizer, train_images, train_digits, steps=100, batch_size=32, lr=2e-3,
-                            log_every=25)
+gates = []  # tanh(α) of every gate, (layers, 2), after each step
+stream = CaptionSentences(train_images, train_digits, tokenizer, examples_per_epoch=100 * 32)  # 100 steps of 32
+recipe = TrainConfig(epochs=1, batch_size=32, lr=2e-3, weight_decay=0.01, warmup_steps=5, min_lr_ratio=0.1)
+history = train(model, recipe, stream, loss=eyes_loss, tokenizer=tokenizer,
+                callbacks=[lambda step, loss: gates.append(model.gates().tolist())])
 
 # %%
 def plot_gates(gates, title, ax):
@@ -265,14 +289,14 @@ def plot_gates(gates, title, ax):
     ax.set(title=title, xlabel="training step", ylabel="tanh(α)")
 
 
-record = eyes_record()  # the shipped model: the same recipe, 600 steps
+record = crossmodal.pretrained.record("gpt2-eyes")  # the shipped model's training.json: the same recipe, 600 steps of 64
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 axes[0].plot(history["loss"], label="this run (100 steps of 32)")
-axes[0].plot(record["loss"], alpha=0.6, label="shipped run (600 steps of 64)")
+axes[0].plot(record["loss"]["mean"], alpha=0.6, label="shipped run (600 steps of 64)")
 axes[0].set(title="loss: the captions + keeping the LM's predictions", xlabel="training step", yscale="log")
 axes[0].legend()
-plot_gates(history["gates"], "the gates, this run", axes[1])
-plot_gates(record["gates"], "the gates, the shipped run", axes[2])
+plot_gates(gates, "the gates, this run", axes[1])
+plot_gates([logged["gates"] for logged in record["logged"]], "the gates, the shipped run", axes[2])
 axes[2].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
@@ -280,7 +304,7 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (trained numbers: their last digits differ between CPUs; checked in the next cell)
-final_gates = torch.tensor(history["gates"][-1])  # (layers, 2)
+final_gates = torch.tensor(gates[-1])  # (layers, 2)
 first, last = sum(history["loss"][:10]) / 10, sum(history["loss"][-10:]) / 10
 print("tanh(α) after 100 steps, per layer (attention, feed-forward):", final_gates.tolist())
 print(f"loss: first ten steps {first:.3f}, last ten {last:.3f}")
@@ -305,16 +329,46 @@ check("the loss of the last ten steps is under half the first ten's", last < fir
 # comes out garbled. Flamingo's layers saw text after images in training: much of its data was web pages
 # (M3W), images with text before and after them. Here each caption is followed by a sentence the LM has read, drawn
 # apart from the image so it says nothing about the digit ("five plus nine is fourteen."), and on those
-# positions the model is trained to predict **what the LM alone predicts** (a KL term: `eyes.caption_and_keep_loss`).
+# positions the model is trained to predict **what the LM alone predicts** (a KL term: `eyes_loss`, in `crossmodal/tasks/eyes.py`).
 # That teaches the new layers one thing: where the image has nothing to add, add nothing. Training to
 # *copy* those sentences instead (plain cross-entropy) was worse: the layers learnt that a caption is followed
-# by a random sentence, and wrote one (README, results). Section 6 compares the shipped recipe with captions
+# by a random sentence, and wrote one (docs/results.md). Section 6 compares the shipped recipe with captions
 # alone.
+#
+# Here is one training batch's first row, and under it what each position is trained on: `c` predicts the
+# caption's next character (cross-entropy), `k` keeps the LM's own prediction (the KL term), `·` is padding.
+# Then the loss written out, against the library's `eyes_loss`: both terms are summed over their positions and
+# divided by how many there are together, the trainer's one loss convention.
+
+# %%
+batch = next(CaptionSentences(train_images, train_digits, tokenizer).batches(0, 4, 0))  # 4 captions and sentences
+print(repr(tokenizer.decode(batch.tokens[0].tolist(), skip_special_tokens=True)))
+print(" " + "".join("c" if t != IGNORE_INDEX else "k" if k else "·"
+                    for t, k in zip(batch.targets[0].tolist(), batch.keep[0].tolist())))
+
+
+def my_keep_loss(model, batch):
+    logits = model(batch.images, batch.tokens)  # (B, T, vocab): the model, which sees the image
+    counted = batch.targets != IGNORE_INDEX  # (B, T): the positions that predict the caption
+    caption = F.cross_entropy(logits[counted], batch.targets[counted], reduction="sum")
+    with torch.no_grad():
+        alone = model.lm(input_ids=batch.tokens).logits  # the frozen LM without the image
+    p = alone[batch.keep].log_softmax(-1)  # log p(next | text): what the LM alone predicts there
+    q = logits[batch.keep].log_softmax(-1)  # log q(next | text, image)
+    keep = (p.exp() * (p - q)).sum()  # KL(p ‖ q), summed over the positions after the caption
+    return (caption + keep) / (counted.sum() + batch.keep.sum())
+
+
+with torch.no_grad():
+    total, count = eyes_loss(model, batch, recipe)
+    difference = abs(my_keep_loss(model, batch) - total / count).item()
+print(f"max |written out − eyes_loss| = {difference:.1e}")
+assert difference <= 1e-6
 
 # %% [markdown]
 # ## 5. What the eyes see
 #
-# The shipped model (`python -m crossmodal.eyes`, the command in its record) was trained this way for 600
+# The shipped model (`python -m crossmodal.train --task eyes`, the command in its record) was trained this way for 600
 # steps of 64. Here it is on every 50th test image; first its captions, and where its two gated layers
 # look while it writes the first letter of the digit's name:
 
@@ -366,14 +420,32 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (greedy text of a trained model; the rates are checked below)
-for d in [7, 2, 9]:
+for d in [7, 2, 9, 3, 8]:  # the last two: digits whose caption sentences the LM never read
     i = (digits == d).nonzero()[0].item()
     print(f"a test {d}: {continue_text(eyes, tokenizer, images[i : i + 1], '')[0]!r}")
+    for question in KINDS.values():
+        print(f"      {continue_text(eyes, tokenizer, images[i : i + 1], caption_for(d) + question, 8)[0]!r:12} "
+              f"after {caption_for(d) + question!r}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (greedy answers of a trained model: a digit or two can differ between CPUs; checked below)
 measured = measure_transfer(eyes, tokenizer, images, digits)
+
+
+def told_the_caption(digits):
+    """The recall control: the text LM alone, handed each image's TRUE caption as text (no image at all), then
+    asked the level-1 questions. Whatever the eyes add to this is seeing; this much is the LM's memory."""
+    result = {"caption": 1.0}  # it is handed the right caption
+    for kind, question in KINDS.items():
+        by_digit = {d: first_word(complete(lm, tokenizer, caption_for(d) + question)) for d in range(10)}
+        pairs = [(right_answer(kind, d), by_digit[d]) for d in digits.tolist() if right_answer(kind, d)]
+        result[kind] = sum(want == got for want, got in pairs) / len(pairs)
+    return result
+
+
+told = {group: told_the_caption(digits[(digits == 3) | (digits == 8)] if group == "held_out"
+                                 else digits[(digits != 3) & (digits != 8)]) for group in ("read", "held_out")}
 RECIPES = {"shipped: captions + the LM's own predictions after them": record["transfer"],
            "captions alone": record["captions_only"]["transfer"],
            "a gated layer before every block (4, not 2)": record["every_block"]["transfer"],
@@ -384,6 +456,9 @@ def level_table(level, group, kinds):
     print(f"{'':58s}" + "".join(f"{k:>9s}" for k in kinds))
     print(f"{'this run, ' + str(measured[group]['images']) + ' test images':58s}"
           + "".join(f"{measured[group][level][k]:9.1%}" for k in kinds))
+    if level == "level_one":
+        print(f"{'text LM alone, told the true caption (no image)':58s}"
+              + "".join(f"{told[group][k]:9.1%}" if k in told[group] else f"{'—':>9s}" for k in kinds))
     for name, result in RECIPES.items():
         print(f"{name[:58]:58s}" + "".join(f"{result[group][level][k]:9.1%}" for k in kinds))
     chance = measured[group]["chance"]
@@ -397,39 +472,48 @@ print("\nLEVEL 1, three and eight (caption sentences never read)")
 level_table("level_one", "held_out", ["caption", "goes_on", "after", "before", "parity"])
 
 # %%
-ours = measured["read"]["level_one"]
-check("level 1 (digits whose caption sentences the LM read): every question answered right for over 90% of images",
-      min(ours[k] for k in KINDS) > 0.9, str({k: f"{ours[k]:.1%}" for k in KINDS}))
+ours, told_read = measured["read"]["level_one"], told["read"]
+check("level 1 (digits whose caption sentences the LM read): every question answered right for over 85% of images",
+      min(ours[k] for k in KINDS) > 0.85, str({k: f"{ours[k]:.1%}" for k in KINDS}))
 check("within 5 points of the shipped record on 1,000 images",
       all(abs(ours[k] - record["transfer"]["read"]["level_one"][k]) < 0.05 for k in KINDS))
+check("the text LM told the true caption answers at least as well: the eyes add no fact it did not recall",
+      all(told_read[k] >= ours[k] - 0.02 for k in KINDS), str(told_read))
 control = record["control"]["transfer"]["read"]["level_one"]
-check("the control, which never read a fact, does not beat chance at any question",
-      all(control[k] <= record["control"]["transfer"]["read"]["chance"][k] + 0.02 for k in KINDS), str(control))
+check("the control, which never read a fact, answers none of them",
+      all(control[k] == 0 for k in KINDS), str(control))
+held = measured["held_out"]["level_one"]
+check("for three and eight, 'the number after it' is never right", held["after"] == 0, f"{held['after']:.1%}")
 
 # %% [markdown]
 # For the digits whose caption sentences the language model read, the shipped model writes a true sentence
-# about the digit it saw after nearly every right caption (98% of 788 test digits in its record; its
-# captions are right 98% of the time), and answers the three questions as often as its caption is right.
-# The picture has handed the digit to the language model in the one form it has always understood: its
-# name, written out.
+# about the digit it saw after most right captions, and answers the three questions about as often as its
+# caption is right (the first row). The second row says what that is: the text language model alone, handed the
+# *true* caption as text, with no picture at all, answers as well or better. Level 1 is **recall made
+# visible**: the picture is turned into the caption, and the caption is the cue for a sentence the language
+# model read word for word. Where the eyes fall short of the text model (most in the "after" column), the
+# picture leaks into the answer and garbles it, as in some of the examples above: the gated layers still add
+# their share after the caption, and the "keep" term of section 4 only damps it.
 #
 # The control, the same architecture trained on the same data but with a GPT-2 that never read a fact,
-# captions as well (98%) and then knows nothing: 0% on every question, below chance, since it never learnt
-# the words "after", "before", "odd" or "even" as answers. And for three and eight the shipped model fails
-# (0–3%): the LM never read "This is the number three. The number after it is four.", and does not put "the
-# number after three is four." (which it did read) together with a caption. It learnt its facts by heart;
-# a language model that generalises (the hub's GPT-2) is the way past that, not the eyes.
+# captions as well and then cannot answer at all: it never saw the words "after", "before", "odd" or "even" as
+# answers, so its 0% is guaranteed, not measured skill. For three and eight (the LM never read "This is the
+# number three. The number after it is four.") the shipped model does not combine "the number after three is
+# four.", which it did read, with its own caption: "the number after it" is never right, and what it gets right
+# about them ("before", odd or even) is what the text model guesses with no picture either (the second table).
+# Whether a language model that has read much more text would combine them is not measured here.
 #
-# Trained on captions alone, the same model captions as well but its next sentence comes out garbled: the
-# row "captions alone" in the table. That is the recipe point of section 4.
+# Trained on captions alone (the "captions alone" row), the model captions as well, but its free next sentence
+# is true only about half the time and its answers fall short of the shipped recipe's: the recipe point of
+# section 4.
 
 # %% [markdown]
 # ## 7. Transfer, level 2: a question that never names the digit
 #
 # Now no caption: the prompt is "The number after it is" (or "The number before it is", "It is"), and the only
 # place the digit can come from is the picture, through the gated layers, in a form the frozen LM's
-# knowledge can use. This is the research question of the issue; a prompt that named the digit would prove
-# nothing about the image.
+# knowledge can use. This is the real test of whether text skills carry to pictures; a prompt that named the
+# digit would prove nothing about the image.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -446,24 +530,44 @@ for d in [7, 2]:
 print("LEVEL 2, the digits whose caption sentences the LM read")
 level_table("level_two", "read", list(KINDS))
 
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), sharey=True)
+control = record["control"]["transfer"]["read"]
+panels = {"level 1: its own caption, then the question": {
+              "the eyes": measured["read"]["level_one"], "text LM told the true caption": told["read"],
+              "control: never read a fact": control["level_one"], "chance": measured["read"]["chance"]},
+          "level 2: the question alone, no caption": {
+              "the eyes": measured["read"]["level_two"], "control: never read a fact": control["level_two"],
+              "chance": measured["read"]["chance"]}}
+for ax, (title, bars) in zip(axes, panels.items()):
+    x = torch.arange(len(KINDS)).float()
+    width = 0.8 / len(bars)
+    for j, (name, values) in enumerate(bars.items()):
+        ax.bar(x + (j - (len(bars) - 1) / 2) * width, [values[k] for k in KINDS], width, label=name,
+               color={"the eyes": "C0", "text LM told the true caption": "C2", "chance": "grey"}.get(name, "C3"))
+    ax.set_xticks(x, [f"{k} (\"{q.strip()}\")" for k, q in KINDS.items()], fontsize=8)
+    ax.set(title=title, ylim=(0, 1.05), ylabel="answered right")
+    ax.legend(fontsize=8, loc="upper left")
+plt.tight_layout()
+plt.show()
+
 # %%
 two = measured["read"]["level_two"]
 check("level 2 stays below chance: the picture does not reach the LM's facts without a caption",
       all(two[k] < measured["read"]["chance"][k] for k in KINDS), str(two))
 
 # %% [markdown]
-# Level 2 fails, and the examples above say how: whatever the picture, the model writes what the language
-# model alone writes after these prompts (run `complete(lm, tokenizer, "The number after it is")`: the
-# same garbled word). The image changes nothing here. Two reasons, both measurable:
+# Level 2 fails, and the examples above say how: whatever the picture, the model mostly writes what the language
+# model alone writes after these prompts (run `complete(lm, tokenizer, "The number after it is")`). The image
+# changes little here; the bars sit at or below chance. Two likely reasons, neither measured here:
 #
 # - **The LM has no way in.** In everything it read, "it" is resolved through text: the caption that names
 #   the digit comes first, and at "is" the LM's attention finds that name and looks up the fact. A prompt that
 #   starts with "The number after it is" is a sentence it never saw, and there is no name to find.
 # - **The new layers were never asked to stand in for a name.** Trained on captions, they learnt to make the
 #   name come *out* next after "This is the number"; nothing asked them to put "seven" into the residual
-#   stream in the form the LM's later lookups read. With a gated layer before every block
-#   (`--cross-attention-every 1`, 4 layers instead of 2) it is the same: level 1 98.5%, level 2 0–7% (the
-#   record's `every_block` entry).
+#   stream in the form the LM's later lookups read. More of them does not change that: with a gated layer
+#   before every block (`--cross-attention-every 1`, 4 layers instead of 2) level 2 stays where it is (the
+#   table's row "a gated layer before every block").
 #
 # So at this size, what a language model read becomes usable about a picture when the picture is first put
 # into words it knows, the caption, and not otherwise. Large models get further because their text has "it"
@@ -490,7 +594,8 @@ check("the LM inside, called alone, knows exactly the facts the text LM knows", 
 #   what does training on captions do to what the LM knew?
 # - **Level 2, your way.** Think of a training signal that would make the picture stand in for the digit's
 #   name without ever teaching a fact about an image (for example captions that say "it" before they say the
-#   name: "It is the number seven."), train it with `train_on_captions`' pieces, and measure `level_two`.
+#   name: "It is the number seven."), train it with `train(..., loss=eyes_loss)` as in section 4, and measure
+#   `level_two`.
 
 # %% [markdown]
 # ## Summary
@@ -501,10 +606,11 @@ check("the LM inside, called alone, knows exactly the facts the text LM knows", 
 # - With the gates closed only the gates get a gradient; they open first, then the rest learns.
 # - Only the new layers and the projector train (the LM and the vision encoder stay frozen, bit for bit), on
 #   captions placed inside text the LM has read, with the LM's own predictions kept there.
-# - Level 1 transfer works: after its own caption the model states facts it only ever read in text, about
-#   the digit it saw, at the rate its captions are right; a control that never read them scores 0.
-# - Level 2 does not: asked about "it" with no caption, the picture does not reach the LM's facts. What an LM
-#   read is usable about an image when the image is first turned into the words the LM knows.
+# - Level 1 is recall made visible: after its own caption the model writes the sentence the LM read after that
+#   caption, as the text LM does when told the true caption; a control that never read a fact cannot write one
+#   at all. Facts it never read after a caption (three and eight) are not worked out.
+# - Level 2 fails: asked about "it" with no caption, the picture does not reach the LM's facts. What an LM read
+#   is usable about an image when the image is first turned into the words the LM knows.
 #
 # ## References
 #

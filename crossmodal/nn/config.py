@@ -1,0 +1,179 @@
+"""Configuration: one small dataclass per part, nested in `VLMConfig`.
+
+Saved next to every checkpoint as config.json, so a checkpoint rebuilds its own model.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
+
+from .layers import pair
+
+FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image: see fusion.py
+
+
+@dataclass
+class VisionConfig:
+    image_size: int | tuple[int, int] = 28  # square, or (height, width) as in timm
+    patch_size: int | tuple[int, int] = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
+    in_chans: int = 1
+    stem: str = "patch"  # "patch": one linear map per patch, as in ViT and timm; "conv": early convolutions
+    dim: int = 64
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    class_token: bool = False  # the captioner attends to patches only; timm's default is True
+    timm_model: str = ""  # a timm model name: use that ViT as the encoder instead (see vit.TimmEncoder)
+    # pixel normalisation, one value per channel (MNIST's here); a timm encoder uses its own pretrained_cfg's
+    mean: tuple[float, ...] = (0.1307,)
+    std: tuple[float, ...] = (0.3081,)
+
+    @property
+    def grid_size(self):
+        """(grid_h, grid_w): patches down and across."""
+        (h, w), (ph, pw) = pair(self.image_size), pair(self.patch_size)
+        return h // ph, w // pw
+
+
+@dataclass
+class DecoderConfig:
+    vocab_size: int = 32  # set from the tokenizer
+    block_size: int = 32  # longest token sequence: <bos> + 25 characters + <eos> fits
+    dim: int = 64
+    depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    cross_attention_every: int = 1  # 1: every layer; k: layers k-1, 2k-1, ... (0: none, a blind decoder)
+    # Flamingo / Llama 3.2 tanh gate, starting closed (0). It protects a *pretrained* language model
+    # from random cross-attention; trained from scratch it only slows learning (see notebook 10).
+    gated: bool = False
+
+    def has_cross_attention(self, layer):
+        k = self.cross_attention_every
+        return k > 0 and (layer + 1) % k == 0
+
+
+@dataclass
+class VLMConfig:
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    bos_id: int = 1
+    eos_id: int = 2
+    pad_id: int = 0
+    # how the text sees the image (fusion.py): "cross"-attention (Flamingo), a "prefix" of projected ViT
+    # patch embeddings (LLaVA), or "raw" patches linearly embedded as a prefix, with no ViT (Fuyu)
+    fusion: str = "cross"
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild from `to_dict()`; unknown keys are an error, not silently dropped."""
+        def build(kind, values):
+            known = {f.name for f in fields(kind)}
+            unknown = set(values) - known
+            if unknown:
+                raise ValueError(f"unknown {kind.__name__} fields {sorted(unknown)}; expected some of {sorted(known)}")
+            return kind(**values)
+
+        d = dict(d)
+        vision = build(VisionConfig, d.pop("vision", {}))
+        decoder = build(DecoderConfig, d.pop("decoder", {}))
+        return build(cls, {**d, "vision": vision, "decoder": decoder})
+
+
+def check_types(obj, prefix=""):
+    """Raise ValueError for a field whose value does not have its declared type (JSON's lists count as tuples)."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        value, kind = getattr(obj, f.name), hints[f.name]
+        if not is_dataclass(kind) and not _matches(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else str(kind)
+            raise ValueError(f"{prefix}{f.name} must be of type {name}, got {value!r}")
+
+
+def _matches(value, kind):
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
+        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds))
+    if kind in (int, float):  # an int is a fine float; a bool is neither
+        return isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+POSITIVE = ("image_size", "patch_size", "in_chans", "dim", "depth", "num_heads", "mlp_ratio", "std", "vocab_size",
+            "block_size")
+# Far above any model here, far below what would take minutes to build or gigabytes to hold: a config.json that
+# asks for more (hand-edited, or damaged) is refused before anything is built.
+LIMITS = {"image_size": 8192, "patch_size": 8192, "in_chans": 64, "dim": 16_384, "depth": 256, "num_heads": 256,
+          "mlp_ratio": 64, "vocab_size": 1_000_000, "block_size": 65_536}
+
+
+def check_fusion(config):
+    """Refuse a fusion setting the model cannot build (check_config and VisionLanguageModel both ask)."""
+    v = config.vision
+    if config.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+    if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
+        raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
+                         "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
+    if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
+        raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
+                         "vision.timm_model nor vision.stem 'conv'")
+
+
+def check_config(config):
+    """Raise ValueError naming the first field of a wrong type or out of range (say, in a hand-edited config.json)."""
+    check_types(config)
+    for prefix, part in (("vision.", config.vision), ("decoder.", config.decoder)):
+        check_types(part, prefix)
+        for name in POSITIVE:
+            values = getattr(part, name, 1)
+            values = values if isinstance(values, (tuple, list)) else [values]
+            if not all(math.isfinite(v) and v > 0 for v in values):
+                raise ValueError(f"{prefix}{name} must be a finite number above 0, got {getattr(part, name)!r}")
+            if name in LIMITS and max(values) > LIMITS[name]:
+                raise ValueError(f"{prefix}{name} is {max(values)}, more than this library builds ({LIMITS[name]})")
+        if part.dim % part.num_heads:
+            raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
+    v = config.vision
+    if not all(math.isfinite(m) for m in v.mean) or not all(s >= 1e-6 for s in v.std):
+        raise ValueError(f"vision.mean must be finite and vision.std at least 1e-6 (they normalise the pixels), got "
+                         f"mean {v.mean!r}, std {v.std!r}")
+    if len(v.mean) not in (1, v.in_chans) or len(v.std) not in (1, v.in_chans):
+        raise ValueError(f"vision.mean and vision.std need one value, or one per channel ({v.in_chans}); got "
+                         f"{len(v.mean)} and {len(v.std)}")
+    if v.stem not in ("patch", "conv"):
+        raise ValueError(f"vision.stem must be 'patch' or 'conv', got {v.stem!r}")
+    ph, pw = pair(v.patch_size)
+    if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
+        raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
+                         f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")
+    check_fusion(config)
+    if config.decoder.cross_attention_every < 0:
+        raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
+    for name in ("bos_id", "eos_id", "pad_id"):
+        if not 0 <= getattr(config, name) < config.decoder.vocab_size:
+            raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")
+    (ph, pw), (h, w) = pair(v.patch_size), pair(v.image_size)
+    if ph > h or pw > w:
+        raise ValueError(f"vision.patch_size {v.patch_size!r} is larger than the image {v.image_size!r}: a patch is a "
+                         "piece of the image")
+
+
+def check_gpt2_config(config):
+    """Refuse a transformers GPT2Config that is not a sane size to build (a damaged or hand-edited config.json)."""
+    sizes = {"n_layer": (config.n_layer, 256), "n_embd": (config.n_embd, 16_384), "n_head": (config.n_head, 256),
+             "n_positions": (config.n_positions, 65_536), "vocab_size": (config.vocab_size, 1_000_000)}
+    for name, (value, limit) in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            raise ValueError(f"{name} must be a whole number from 1 to {limit}, got {value!r}")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")

@@ -1,0 +1,72 @@
+"""A run's checkpoint: the model's folder (serialization.py's format) plus what resuming needs, written as a unit.
+
+    model.safetensors, config.json, tokenizer files    the model, loadable on its own
+    optimizer.safetensors                               AdamW's moments, one tensor per parameter and kind
+    trainer_state.json                                  step, TrainConfig, the task and its options, history
+
+`--resume` reads it back and continues step for step; a checkpoint made with other settings is refused, as
+resuming with, say, more epochs would silently change the learning-rate schedule of the steps already taken.
+"""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from safetensors.torch import load_file, load_model, save_file
+
+from ..folders import OPTIMIZER, TRAINER_STATE, WEIGHTS, read_json, recover, replacing
+from ..nn.serialization import write_model
+from .flags import flatten_json
+
+
+def save_state(folder, model, tokenizer, optimizer, cfg, step, history, run=None):
+    """Write the model, the optimizer's state and the trainer's (step, settings, history) into `folder`, as a unit.
+
+    run: what else identifies the run, e.g. {"task": "captions", "task_options": {...}}; checked on resume.
+    """
+    state = optimizer.state_dict()
+    tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]
+    meta = {"step": step, "train_config": asdict(cfg), **(run or {}), "param_groups": groups, "history": history}
+    with replacing(folder) as new:
+        write_model(model, new, tokenizer)
+        save_file(tensors, new / OPTIMIZER)
+        (new / TRAINER_STATE).write_text(json.dumps(meta))
+
+
+def load_state(folder, model, optimizer, cfg, run=None):
+    """Restore the model and optimizer save_state wrote; returns (step, history).
+
+    Refuses (ValueError) a checkpoint made with other settings: another TrainConfig, model config or task.
+    """
+    recover(folder)
+    folder = Path(folder)
+    if not (folder / TRAINER_STATE).is_file():
+        raise FileNotFoundError(f"{folder} holds no training to resume (no {TRAINER_STATE}); start a new run, "
+                                "or give the folder a run was saved in")
+    meta = read_json(folder / TRAINER_STATE)
+    saved = flatten_json({**meta.get("train_config", {}), **{k: meta.get(k) for k in (run or {})},
+                          "model": {k: v for k, v in read_json(folder / "config.json").items() if k not in VOLATILE}})
+    config = model.config_json() if hasattr(model, "config_json") else model.config.to_dict()
+    ours = flatten_json({**asdict(cfg), **(run or {}), "model": {k: v for k, v in config.items() if k not in VOLATILE}})
+    changed = [f"{k} {saved.get(k)!r} → {v!r}" for k, v in ours.items() if saved.get(k) != v]
+    if changed:
+        raise ValueError(f"{folder} was trained with other settings ({'; '.join(changed[:4])}); resume continues a "
+                         "run unchanged: use its settings, or train a new run in another folder")
+    try:
+        load_model(model, str(folder / WEIGHTS))
+        state = {}
+        for key, value in load_file(folder / OPTIMIZER).items():
+            i, name = key.split(".", 1)
+            state.setdefault(int(i), {})[name] = value
+        groups = optimizer.state_dict()["param_groups"]
+        for group, saved_group in zip(groups, meta["param_groups"]):
+            group.update(saved_group)
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError, OSError) as err:
+        raise ValueError(f"{folder} cannot be resumed by this version ({str(err).splitlines()[0]}); "
+                         "start a new run") from None
+    return meta["step"], meta["history"]
+
+
+VOLATILE = {"architectures", "vocabulary", "transformers_version", "_name_or_path"}  # not settings of the model
