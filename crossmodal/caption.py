@@ -57,7 +57,8 @@ def read_picture(path):
     from PIL import Image
 
     if not Path(path).is_file():
-        why = "it is a folder" if Path(path).is_dir() else "there is no such file"
+        why = "it is a folder" if Path(path).is_dir() else \
+            "it is not a regular file (a device or a pipe)" if Path(path).exists() else "there is no such file"
         raise ValueError(f"cannot read {path}: {why}; give the path of an image file")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # too large is an error, not a warning

@@ -35,13 +35,17 @@ EDGE_LIMIT = 0.25  # MNIST's outer 2-pixel ring averages under 0.04 in every tes
 def find_ink(image):
     """(H, W) in [0, 1] -> (the image as white ink on black paper, bool (H, W) mask of its ink).
 
-    The paper's shade is the median of the border; dark ink on light paper is flipped first,
-    then the paper is stretched to 0 and full ink stays 1.
+    The paper's shade is the median of the border. The ink is whatever departs furthest from it, darker or
+    lighter (dark ink on white paper, chalk on a blackboard, pale ink on grey card alike): dark ink is flipped to
+    MNIST's white on black, then the paper is stretched to 0 and the strongest possible ink to 1.
     """
     background = border(image).median()  # the border is paper
-    if background > 0.5:
-        image, background = 1 - image, 1 - background  # dark ink on light paper: flip to MNIST's white on black
-    image = ((image - background) / (1 - background)).clamp(0, 1)
+    darker, lighter = (background - image).clamp(min=0), (image - background).clamp(min=0)
+    if darker.max() > lighter.max():  # dark ink on light paper: flip to MNIST's white on black
+        image = darker / background.clamp(min=1e-6)
+    else:
+        image = lighter / (1 - background).clamp(min=1e-6)
+    image = image.clamp(0, 1)
     return image, image > INK_THRESHOLD
 
 
@@ -91,9 +95,10 @@ def to_image_batch(images, image_size=(28, 28), in_chans=1):
     """Check and convert input to a batch (B, in_chans, H, W) float in [0, 1]; (H, W) = image_size.
 
     Takes a tensor, numpy array or PIL image shaped (H, W) (one channel only), (C, H, W) or
-    (B, C, H, W), as uint8 0–255 or float 0–1. Anything else is refused with the reason.
+    (B, C, H, W), as uint8 0–255, 16-bit 0–65535 or float 0–1. Anything else is refused with the reason,
+    its shape before its pixels are converted (a huge array costs nothing to refuse).
     """
-    x = _as_tensor(images)
+    x = _pixels(images)
     shape, (H, W), C = tuple(x.shape), image_size, in_chans
     if x.dim() == 2 and C == 1:
         x = x[None]  # (H, W) -> (1, H, W)
@@ -111,25 +116,55 @@ def to_image_batch(images, image_size=(28, 28), in_chans=1):
         elif H == 28 and W % 28 == 0 and C == 1:  # a reader of numbers (see numbers.py)
             hint += f"; for a number of any size use crossmodal.preprocess_number(picture, canvas=({H}, {W}))"
         raise ValueError(f"expected {expected}, got {shape}{hint}")
-    return x
+    return _in_unit_range(x)
 
 
-def _as_tensor(image):
-    """uint8 0–255 or float 0–1 (tensor, numpy or PIL) -> float tensor in [0, 1]."""
+MAX_SIDE = 2048  # a picture to preprocess is first reduced to this many pixels on its longest side: ample for a
+# model that reads 28-pixel-high ink, and a 20000 × 20000 array or a 9000 × 9000 PNG then costs little memory
+
+
+def _as_tensor(image, reduce=False):
+    """uint8 0–255, 16-bit 0–65535, other whole numbers (stretched from darkest to lightest) or float 0–1 (tensor,
+    numpy or PIL) -> float tensor in [0, 1]. reduce: a picture larger than MAX_SIDE is first subsampled to it."""
+    x = _pixels(image)
+    return _in_unit_range(_reduced(x, channels_last=not isinstance(image, torch.Tensor)) if reduce else x)
+
+
+def _pixels(image):
+    """The picture's pixels as a tensor, not yet converted (a numpy array's memory is shared), or a PIL image's
+    as floats in [0, 1]."""
     if not isinstance(image, (torch.Tensor, np.ndarray)):
         if not hasattr(image, "getbands"):
             raise TypeError(f"expected a torch tensor, numpy array or PIL image, got {type(image).__name__}")
         return _pil_pixels(image)
+    if isinstance(image, np.ndarray) and image.dtype.kind not in "biuf":
+        raise TypeError(f"expected pixels of real numbers, got a numpy array of {image.dtype}")
+    if isinstance(image, np.ndarray) and not image.flags.writeable:  # np.asarray(a PIL image): torch would warn
+        image = image.copy()
+    if isinstance(image, np.ndarray) and image.dtype == np.uint16:  # torch has no arithmetic on uint16
+        image = image.astype(np.int32)
+        return torch.as_tensor(image).float() / 65535
     x = torch.as_tensor(image)
+    if x.is_complex():
+        raise TypeError(f"expected pixels of real numbers, got {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError("the image is empty (it has no pixels)")
+    return x
+
+
+def _in_unit_range(x):
+    """Pixels of any number type -> float in [0, 1], or a ValueError saying what is wrong with them."""
     if x.dtype == torch.bool:
         return x.float()
     if x.dtype == torch.uint8:
         return x.float() / 255
-    if not x.is_floating_point():
-        raise TypeError(f"expected uint8 (0–255) or float (0–1) pixels, got {x.dtype}")
+    if x.dtype == torch.uint16:
+        return x.to(torch.int32).float() / 65535
+    if not x.is_floating_point():  # 32- or 64-bit whole numbers have no fixed range: darkest to lightest
+        x = x.double()
+        lo, hi = x.min(), x.max()
+        return ((x - lo) / (hi - lo).clamp(min=1e-12)).float()
     x = x.float()
-    if x.numel() == 0:
-        raise ValueError("the image is empty (it has no pixels)")
     if not torch.isfinite(x).all():
         raise ValueError("the image contains NaN or infinite values")
     if x.min() < 0 or x.max() > 1:
@@ -138,6 +173,21 @@ def _as_tensor(image):
             "divide 0–255 values by 255"
         )
     return x
+
+
+def _reduced(x, channels_last):
+    """x (H, W), (H, W, C) (numpy and PIL's order) or (C, H, W) (torch's), subsampled by a whole step so that its
+    longest side is at most MAX_SIDE."""
+    spatial = (0, 1) if x.dim() == 2 or channels_last else (1, 2)
+    if x.dim() not in (2, 3):
+        return x
+    step = -(-max(x.shape[d] for d in spatial) // MAX_SIDE)
+    if step <= 1:
+        return x
+    index = [slice(None)] * x.dim()
+    for d in spatial:
+        index[d] = slice(None, None, step)
+    return x[tuple(index)]
 
 
 def preprocess_drawing(drawing):
@@ -198,14 +248,20 @@ def check_not_a_dot(height, width):
         raise ValueError(f"the drawing is a dot ({height}×{width} pixels of ink), not a number: write digits")
 
 
-def _ink_crop(drawing, what):
-    """A drawing (see preprocess_drawing) as white ink on black, cropped to its ink: (h, w) float."""
-    x = _as_tensor(drawing)
+def drawn_ink(drawing):
+    """A drawing in any form preprocess_drawing takes -> (it as white ink on black (H, W) float, its ink mask (H, W)).
+    Pictures larger than MAX_SIDE are reduced first."""
+    x = _as_tensor(drawing, reduce=True)
     if x.dim() == 3:  # to (C, H, W): tensors are channels-first, numpy and PIL channels-last
         x = _grey(x if isinstance(drawing, torch.Tensor) else x.permute(2, 0, 1))
     if x.dim() != 2:
         raise ValueError(f"expected an image shaped (H, W) or with colour channels, got {tuple(x.shape)}")
-    x, ink = find_ink(x)
+    return find_ink(x)
+
+
+def _ink_crop(drawing, what):
+    """A drawing (see preprocess_drawing) as white ink on black, cropped to its ink: (h, w) float."""
+    x, ink = drawn_ink(drawing)
     if not ink.any():
         raise BlankImageError(f"the drawing is blank: draw {what} first")
     rows, cols = ink.any(1).nonzero().squeeze(1), ink.any(0).nonzero().squeeze(1)
@@ -248,9 +304,14 @@ def _pil_pixels(picture):
     from PIL import ImageOps
 
     picture = ImageOps.exif_transpose(picture)
-    if picture.mode in ("I;16", "I;16L", "I;16B", "I", "F"):
+    sixteen_bit = picture.mode.startswith("I;16")
+    if max(picture.size) > MAX_SIDE:  # reduced before it is converted: a 9000 × 9000 PNG costs what a small one does
+        step = -(-max(picture.size) // MAX_SIDE)
+        reducible = {"P": "RGBA", "PA": "RGBA", "1": "L", "I;16": "I", "I;16L": "I", "I;16B": "I"}
+        picture = picture.convert(reducible.get(picture.mode, picture.mode)).reduce(step)
+    if sixteen_bit or picture.mode in ("I", "F"):
         x = torch.from_numpy(np.asarray(picture, dtype=np.float64))
-        lo, hi = (0.0, 65535.0) if picture.mode.startswith("I;16") else (x.min().item(), x.max().item())
+        lo, hi = (0.0, 65535.0) if sixteen_bit else (x.min().item(), x.max().item())
         return ((x - lo) / max(hi - lo, 1e-12)).clamp(0, 1).float()
     if picture.mode not in ("L", "LA", "RGB", "RGBA"):  # P (palette), PA, 1, CMYK, YCbCr, ...
         has_alpha = "A" in picture.getbands() or "transparency" in picture.info

@@ -26,6 +26,7 @@ from .devices import pick_device
 from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json
 from .nn.auto import architecture, load_model
 from .nn.config import check_config
+from .nn.encoders import check_built_in
 from .tasks import TASKS, get_task
 from .training.config import TrainConfig
 from .training.distributed import Processes
@@ -124,6 +125,8 @@ def settings(task, args):
     base_model = task.model_config()
     values = {**given(args, task.train_config), **(given(args, base_model) if base_model is not None else {})}
     option_values = given(args, task.options()) if task.options is not None else {}
+    if values.get("steps") == 0:  # 0 is TrainConfig's "train by epochs", which is not what `--steps 0` asks for
+        raise ValueError("--steps 0 trains nothing: give 1 or more, or leave --steps out to train for --epochs")
     model_flags = [k for k in values if base_model is not None and k in flatten(base_model)]
     model_flags += [k for k in option_values if k in task.model_options]
     if args.resume:
@@ -160,6 +163,8 @@ def settings(task, args):
         options.check()
     if model_config is not None and hasattr(model_config, "vision"):
         check_config(model_config)
+        if model_config.vision.timm_model:
+            check_built_in(model_config.vision.timm_model)  # an hf-hub: name would go to the network to be built
     return cfg, model_config, options
 
 

@@ -247,13 +247,14 @@ def _visible(ch):
 # The fast strip, for the drawing pad
 
 
-def render_strip(caption, layer=None, head=None, scale=2, label_height=18, row_length=None):
+def render_strip(caption, layer=None, head=None, scale=2, label_height=None, row_length=None):
     """The caption strip as a PIL image, drawn with numpy and PIL (no matplotlib figure).
 
     One tile per character, each the overlay of its map on the digit (`scale` × the image size),
     all on one colour scale, the character written under its tile. row_length: at most this many
     tiles per row, wrapping after a space where one fits (None: one row).
     """
+    label_height = LABEL_HEIGHT if label_height is None else label_height
     maps = caption_maps(caption, layer, head)  # (n, grid_h, grid_w)
     if not len(maps):
         raise ValueError("the caption has no characters, so there are no maps to draw (the model ended at once)")
@@ -266,6 +267,7 @@ def render_strip(caption, layer=None, head=None, scale=2, label_height=18, row_l
 
 
 GAP = 2  # pixels between the strip's tiles
+LABEL_HEIGHT = 18  # pixels under each tile for its character
 
 
 def _strip_row(tiles, text, label_height):

@@ -20,7 +20,7 @@ from crossmodal.tasks.captions import new_captioner
     (torch.rand(28), "expected 28×28"),
     (torch.rand(28, 28) * 255, r"\[0, 1\]"),
     (torch.full((28, 28), float("nan")), "NaN"),
-    (torch.randint(0, 255, (28, 28), dtype=torch.int32), "uint8"),
+    (torch.rand(28, 28, dtype=torch.complex64), "real numbers"),
     ("a picture of a seven", "tensor, numpy array or PIL image"),
 ])
 def test_caption_refuses_bad_images(tiny_model, image, message):
@@ -30,6 +30,8 @@ def test_caption_refuses_bad_images(tiny_model, image, message):
 
 def test_caption_accepts_uint8_numpy_and_pil(tiny_model):
     pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    pixels[0, 0], pixels[0, 1] = 0, 255  # so that 32-bit whole numbers, read darkest to lightest, read the same
+    assert tiny_model.caption(pixels.astype(np.int32)).text == tiny_model.caption(pixels).text
     a = tiny_model.caption(pixels).text
     assert tiny_model.caption(Image.fromarray(pixels)).text == a
     assert tiny_model.caption(torch.from_numpy(pixels).float() / 255).text == a
@@ -184,6 +186,12 @@ def test_train_cli_rejects_a_malformed_boolean(capsys):
     (None, "eos_id", 99, "eos_id must be a token id below"),
     ("vision", "dim", 4096, r"model.safetensors does not fit its config.json: .* is \(.*32\), the config needs"),
     ("vision", "timm_model", "hf-hub:timm/vit_tiny_patch16_224.augreg_in21k", "never downloads"),
+    ("vision", "timm_model", "resnet18", "not a Vision Transformer"),
+    ("decoder", "depth", 2000, "more than this library builds"),  # refused at once, not built for a minute
+    ("decoder", "mlp_ratio", float("inf"), "decoder.mlp_ratio must be a finite number"),
+    ("vision", "mean", [float("nan")], "vision.mean must be finite"),
+    ("vision", "std", [float("inf")], "vision.std must be a finite number"),
+    ("vision", "std", [1e-30], "vision.std at least 1e-6"),
 ])
 def test_checkpoint_config_is_checked_before_building(tiny_model, tmp_path, monkeypatch, part, key, value, message):
     def no_network(*args, **kwargs):

@@ -6,8 +6,9 @@ notebook), opens the notebook in Chromium through Playwright and runs every cell
 draws a "1" and then a "7" on the drawing pad with mouse events, and checks that the page shows the
 right caption and a new attention strip each time, in JupyterLab and in Notebook 7. In a small
 notebook of its own it writes "71" on the wide pad with the shipped reader of numbers, and checks
-that the page reads "7", then "71", with a strip of one map per digit. Screenshots are saved in
-artifacts/browser/.
+that the page reads "7", then "71", with a strip of one map per digit. In a notebook with two wide pads it
+scrolls to the lower one, focuses its brush and draws: the canvas must stay where the pen is while the answers
+arrive. Screenshots are saved in artifacts/browser/.
 
 Needs Debian's chromium at /usr/bin/chromium (Playwright's own browser download is never used).
 Without it the test is skipped, except in CI (CI=true), where it fails.
@@ -82,6 +83,24 @@ def wide_pad_notebook(tmp_path):
     notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
     yield from serve(tmp_path, "wide_pad.ipynb", notebook, "JupyterLab")
+
+
+TWO_PADS_CELLS = [WIDE_PAD_CELL, "DrawingPad.for_numbers()  # a second pad, lower on the page",
+                  "print('a cell below the pads')"]
+
+
+@pytest.fixture
+def two_pads_notebook(tmp_path):
+    """A JupyterLab server on a temporary root holding a notebook with two wide pads and a cell below them."""
+    from crossmodal.pretrained import shipped_dir
+
+    if not (shipped_dir("reader") / "config.json").is_file() and not os.environ.get("CI"):
+        pytest.skip("no shipped reader of numbers yet")
+    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+             for source in TWO_PADS_CELLS]
+    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    yield from serve(tmp_path, "two_pads.ipynb", notebook, "JupyterLab")
 
 
 def serve(tmp_path, name, notebook, front_end):
@@ -240,3 +259,32 @@ def test_writing_seventy_one_on_the_wide_pad_in_jupyterlab(wide_pad_notebook):
         screenshot = ARTIFACTS / "wide_pad.png"
         pad.screenshot(path=str(screenshot))
         print(f"screenshot: {screenshot}; browser test took {time.monotonic() - started:.0f} s")
+
+
+def test_the_lower_of_two_pads_stays_under_the_pen(two_pads_notebook):
+    """The page must not scroll while the learner draws: the first answer used to grow the output, and with the
+    notebook scrolled and a control below the canvas focused, the browser scrolled by the growth, sliding the canvas
+    away under the pen."""
+    with browser_page() as page:
+        run_notebook(page, two_pads_notebook)
+        pad = page.locator(".crossmodal-pad").nth(1)
+        canvas, caption = pad.locator("canvas.cm-canvas"), pad.locator(".cm-caption")
+        # A control below the canvas has focus: the editor of the cell below, as when the learner was typing there.
+        # The browser keeps a focused editable element in place when the page above it grows (scroll anchoring).
+        page.locator(".jp-Cell").nth(2).locator(".cm-content").click()
+        expect(page.locator(".jp-Cell").nth(2).locator(".cm-content")).to_be_focused()
+        canvas.evaluate("c => c.scrollIntoView({block: 'center'})")  # the notebook is scrolled: this pad mid-page
+        page.wait_for_timeout(300)
+        before = canvas.bounding_box()
+        draw(page, canvas, [(0.36, 0.18), (0.47, 0.18), (0.40, 0.84)])  # a "7"
+        expect(caption).to_have_text("7", timeout=30_000)
+        page.wait_for_timeout(300)  # the answer's images are in place
+        after_first = canvas.bounding_box()
+        draw(page, canvas, [(0.56, 0.15), (0.56, 0.85)])  # a "1": where the learner aims, if nothing moved
+        expect(caption).to_have_text("71", timeout=30_000)
+        page.wait_for_timeout(300)
+        after_second = canvas.bounding_box()
+        assert abs(after_first["y"] - before["y"]) <= 2, f"the first answer moved the canvas by " \
+            f"{after_first['y'] - before['y']:.0f} px"
+        assert abs(after_second["y"] - before["y"]) <= 2, f"the second answer moved the canvas by " \
+            f"{after_second['y'] - before['y']:.0f} px"

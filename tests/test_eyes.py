@@ -117,6 +117,8 @@ def test_save_and_load_give_the_same_model_and_refuse_broken_folders(tmp_path):
 class Scripted:
     """A stand-in for a Flamingo whose continuation is scripted from the image's digit (stored in a pixel)."""
 
+    image_size, in_chans = (28, 28), 1  # the pictures it takes, as a Flamingo says
+
     def __init__(self, tokenizer, answer):
         self.tokenizer, self.answer = tokenizer, answer
 

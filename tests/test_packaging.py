@@ -88,3 +88,12 @@ def test_readme_lists_every_library_file_in_reading_order():
 def test_license_is_mit():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert pyproject()["project"]["license"] == "MIT"
+
+
+def test_the_quickstarts_venv_is_ignored_and_the_optional_wheel_line_says_what_to_do_without_it():
+    """Issue #31: the Quickstart's `.venv/` must not show up as thousands of untracked files, and a learner whose
+    network cannot reach PyTorch's own index must be told to leave that line out."""
+    ignored = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
+    assert ".venv/" in ignored
+    readme = (ROOT / "README.md").read_text()
+    assert "cannot be reached" in readme and "installs PyTorch from PyPI" in readme

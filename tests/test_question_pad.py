@@ -30,7 +30,8 @@ def test_a_drawn_number_gets_the_answer_to_the_question_with_one_map_per_charact
     pad.pixels = drawn(SEVENTY_ONE, WIDE)
     expected = answer_with_maps(pad.model, pad.seen, pad.question)
     assert pad.caption == expected.text != "" and pad.message == ""
-    assert decoded(pad.strip_png).shape[0] > len(expected.text) * 84  # a row of maps per character, 3× zoomed
+    shown = min(8, len(expected.text.replace(" ", "")))  # its last 8 characters (no spaces), 2 to a row, 2× zoomed
+    assert decoded(pad.strip_png).shape[0] == -(-shown // 2) * (2 * 28 + 18 + 4) - 4 <= pad.strip_space
 
 
 def test_a_new_question_answers_the_same_picture_again(pad, numbers):
@@ -99,3 +100,59 @@ def test_the_shipped_answerer_answers_questions_about_a_test_number(shipped, mni
     assert ask.pad.caption == test.numbers.texts[0]
     ask.question.value = "How many digits are there?"
     assert ask.pad.caption == str(len(test.numbers.texts[0]))
+
+
+# ---- a learner's first hour (issue #31): it opens on a question that fits, says when one does not, stays compact,
+# and says how sure it is
+
+
+@pytest.fixture(scope="module")
+def test_numbers_and_texts():
+    from crossmodal.data.questions import test_questions
+
+    test = test_questions()
+    return test.numbers.images[:40].float() / 255, test.numbers.texts[:40]
+
+
+def test_ask_the_picture_opens_on_a_number_the_question_fits(shipped, test_numbers_and_texts):
+    images, texts = test_numbers_and_texts
+    assert len(texts[0]) == 1  # the test set opens on a one-digit number, which has no second digit
+    ask = AskThePicture(shipped, images)
+    assert len(texts[ask.picked.value]) >= 2 and ask.pad.caption == texts[ask.picked.value][1]
+
+
+def test_a_question_about_a_digit_the_number_lacks_gets_a_sentence(shipped, test_numbers_and_texts):
+    images, texts = test_numbers_and_texts
+    ask = AskThePicture(shipped, images)
+    ask.picked.value = 0  # a "1": no second digit
+    assert ask.pad.caption == "" and "has 1 digit: it has no second digit" in ask.pad.message
+    ask.question.value = "What is the first digit?"
+    assert ask.pad.caption == texts[0]
+
+
+def test_a_long_answer_fits_a_laptops_screen_and_says_how_sure_it_is(shipped, test_numbers_and_texts):
+    from io import BytesIO
+
+    from PIL import Image
+
+    images, texts = test_numbers_and_texts
+    ask = AskThePicture(shipped, images, question="Add up the digits.")
+    ask.picked.value = next(i for i, t in enumerate(texts) if len(t) == 4)
+    assert len(ask.pad.caption) > 15  # the running total of four digits
+    height = Image.open(BytesIO(ask.pad.strip_png)).height
+    assert height <= ask.pad.strip_space <= 400  # the space kept for it from the start, on one screen
+    assert 0 < ask.pad.sureness <= 1
+    assert f"{100 * ask.pad.sureness:.0f}% sure" in ask.pad.static_note()
+
+
+def test_an_unsure_answer_is_marked(pad, numbers):
+    pad.show_input(numbers[0])  # a tiny untrained answerer: unsure of anything it writes
+    assert 0 <= pad.sureness < 0.5 and "unsure, check it" in pad.static_note()
+
+
+def test_a_blank_picture_gets_the_prompt_not_an_answer(pad, numbers):
+    """The answerer refuses a blank picture as read_number does ('8 has 7: no' about nothing, issue #30)."""
+    pad.show_input(numbers[0])
+    assert pad.caption
+    pad.show_input(torch.zeros(1, 28, 112))
+    assert pad.caption == "" and pad.strip_png == b"" and pad.message == PROMPT

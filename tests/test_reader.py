@@ -1,8 +1,9 @@
 """The reader of handwritten numbers shipped inside the package, measured.
 
-It reads the fixed test set (at the level its training.json records: 96.1% exact, below issue #10's
-goal of 97%, see the README), looks at the digit it writes, reads numbers composed in ways its
-training data never used, and refuses pictures it cannot read with a clear message.
+Its reading of the whole fixed test set, and where it looks, are checked by notebook 07 against its
+training.json (run by the test command, nbval); here: the record tells how it was made, the maps move left
+to right, it reads numbers composed in ways its training data never used, and it refuses pictures it cannot
+read with a clear message.
 """
 
 import json
@@ -13,7 +14,7 @@ import torch
 from crossmodal import BlankImageError, load_reader, preprocess_number
 from crossmodal.data.numbers import test_numbers as published_numbers  # (a name pytest would collect as a test)
 from crossmodal.pretrained import record, shipped_dir
-from crossmodal.tasks.numbers import evaluate_reading, read_number
+from crossmodal.tasks.numbers import read_number
 
 READER_DIR = shipped_dir("reader")
 
@@ -28,11 +29,6 @@ def reader():
     return load_reader()
 
 
-@pytest.fixture(scope="module")
-def result(reader):
-    return evaluate_reading(reader, published_numbers())
-
-
 def test_shipped_files_are_small_and_say_how_they_were_made():
     total = sum(f.stat().st_size for f in READER_DIR.iterdir())
     assert total <= 5 * 1024 * 1024, f"{total / 1e6:.1f} MB"
@@ -41,21 +37,6 @@ def test_shipped_files_are_small_and_say_how_they_were_made():
     steps = [e["step"] for e in record["evaluations"]]
     assert steps == sorted(steps) and record["evaluations"][-1]["exact_match"] == record["test_exact_match"]
     assert json.loads((READER_DIR / "config.json").read_text())["vision"]["image_size"] == [28, 112]
-
-
-def test_reads_the_fixed_test_set(result):
-    assert len(result["correct"]) == 10_000
-    assert result["exact_match"] >= 0.955, result["exact_match"]
-    assert result["by_length"]["4"] >= 0.93, result["by_length"]
-    assert result["cer"] < 0.02, result["cer"]
-    assert result["exact_match"] == pytest.approx(reader_record()["test_exact_match"], abs=5e-4)  # the README's
-
-
-def test_looks_at_the_digit_it_writes(result):
-    a = result["alignment"]
-    assert max(a["per_layer"]) >= 0.9, a["per_layer"]
-    assert max(a["per_layer"]) > 3 * a["chance"], a
-    assert a["count"] > 20_000  # every digit written right is scored: about 25,000
 
 
 def test_attention_moves_left_to_right(reader):

@@ -408,3 +408,63 @@ def test_a_stroke_runs_the_model_on_one_thread_then_restores_the_count(pad, monk
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# ---- a learner's first hour (issue #31): the page keeps room for the answer; dots and specks get a sentence
+
+
+def test_the_pad_keeps_room_for_the_longest_strip_from_the_start(shipped_model, shipped_reader, two_digits,
+                                                                 mnist_test):
+    square, wide = DrawingPad(shipped_model), DrawingPad.for_numbers(shipped_reader)
+    assert square.strip_space > 0 and wide.strip_space > 0  # set before anything is drawn
+    square.update_from_pixels(drawn(SEVEN))
+    assert 0 < decoded(square.strip_png).shape[0] <= square.strip_space
+    wide.pixels = two_digits[1]
+    assert wide.caption == two_digits[0] and 0 < decoded(wide.strip_png).shape[0] <= wide.strip_space
+    four = make_numbers(*mnist_test, 1, torch.Generator().manual_seed(3), lengths=[4], style="tiles")
+    wide.show_input(four.images[0].float() / 255)
+    assert len(wide.caption) == 4 and decoded(wide.strip_png).shape[0] <= wide.strip_space
+
+
+@pytest.mark.parametrize("picture, words", [
+    (lambda: np.pad(np.full((1, 1), 255, np.uint8), ((40, 71), (60, 51))), "That is a dot"),  # a single pixel
+    (lambda: np.pad(np.full((8, 8), 255, np.uint8), ((50, 54), (50, 54))), "That is a dot"),  # a tap of the brush
+    (lambda: (np.random.default_rng(0).random((112, 112)) < 0.1).astype(np.uint8) * 255, "scattered specks"),
+    (lambda: (np.random.default_rng(1).random((112, 112)) < 0.5).astype(np.uint8) * 255, "blot or noise"),
+])
+def test_a_dot_or_noise_on_the_square_pad_gets_a_sentence_not_a_caption(shipped_model, picture, words):
+    pad = DrawingPad(shipped_model)
+    pad.update_from_pixels(picture())
+    assert pad.caption == "" and words in pad.message and pad.sureness == -1
+
+
+def test_a_caption_says_how_sure_the_model_is(shipped_model):
+    pad = DrawingPad(shipped_model)
+    written = pad.update_from_pixels(drawn(SEVEN))
+    assert pad.sureness == pytest.approx(float(written.probs.prod())) and 0 < pad.sureness <= 1
+    assert f"{100 * pad.sureness:.0f}% sure" in pad.static_note()
+
+
+def test_the_static_picture_says_where_the_answer_appears(shipped_model, shipped_reader, monkeypatch):
+    """The live wide pad stacks its reading below the canvas and the square pad puts the caption beside it: the
+    picture shown before the cell runs says the same (issue #31)."""
+    from crossmodal.widgets import drawing_pad
+
+    notes = []
+    monkeypatch.setattr(drawing_pad, "with_note", lambda picture, note: notes.append(note) or picture)
+    DrawingPad.for_numbers(shipped_reader).static_png()
+    DrawingPad(shipped_model).static_png()
+    assert "appears below it" in notes[0] and "appears beside it" in notes[1]
+
+
+def test_the_timing_and_sureness_lines_are_readable_type():
+    """The latency line was 0.75em at 60% opacity: tiny grey type (issue #31)."""
+    import re
+
+    css = (HERE / "drawing_pad.css").read_text()
+    for rule in ("cm-timing", "cm-sure"):
+        body = re.search(rf"\.{rule} {{([^}}]*)}}", css).group(1)
+        size = float(re.search(r"font-size: ([\d.]+)em", body).group(1))
+        opacity = re.search(r"opacity: ([\d.]+)", body)
+        assert size >= 0.9 and (opacity is None or float(opacity.group(1)) >= 0.8), (rule, body)
+    assert "overflow-anchor: none" in css  # the page never scrolls by the pad's growth (the browser test draws it)

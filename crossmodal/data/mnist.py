@@ -35,8 +35,9 @@ def load_mnist(train, root=None):
     root = Path(root) if root is not None else data_root()
     raw, split = root / "MNIST" / "raw", "train" if train else "t10k"
     image_file, label_file = raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"
-    if not (image_file.is_file() and label_file.is_file()):
-        _download(root, train)
+    missing = [f.name for f in (image_file, label_file) if not f.is_file()]
+    if missing:
+        _download(root, train, missing)
     images, labels = _read_idx(image_file), _read_idx(label_file)
     if images.dim() != 3 or images.shape[1:] != (28, 28):
         raise _unreadable(image_file, f"holds arrays shaped {tuple(images.shape)}, not 28×28 images")
@@ -47,18 +48,26 @@ def load_mnist(train, root=None):
     return images.unsqueeze(1).float().div_(255), labels.long()
 
 
-def _download(root, train):
+def _download(root, train, missing):
+    import socket
+
     from torchvision.datasets import MNIST
 
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)  # offline, each mirror fails fast rather than after minutes
     try:
         MNIST(str(root), train=train, download=True)
     except Exception as err:  # no network, read-only folder ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if reason.startswith("Error downloading"):  # torchvision names the first file of its list, not ours
+            reason = "no internet here?"
         raise RuntimeError(
-            f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({reason}); "
-            "set the CROSSMODAL_DATA environment variable to a folder that holds MNIST/raw/, "
-            "or connect to the internet."
+            f"MNIST's {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not in {root / 'MNIST' / 'raw'} "
+            f"and could not be downloaded ({reason}); set the CROSSMODAL_DATA environment variable to a folder that "
+            "holds MNIST/raw/, or connect to the internet."
         ) from None
+    finally:
+        socket.setdefaulttimeout(before)
 
 
 def _read_idx(path):

@@ -150,6 +150,10 @@ def check_config(config):
     if len(v.mean) not in (1, v.in_chans) or len(v.std) not in (1, v.in_chans):
         raise ValueError(f"vision.mean and vision.std need one value, or one per channel ({v.in_chans}); got "
                          f"{len(v.mean)} and {len(v.std)}")
+    (ph, pw), (h, w) = pair(v.patch_size), pair(v.image_size)
+    if ph > h or pw > w:
+        raise ValueError(f"vision.patch_size {v.patch_size!r} is larger than the image {v.image_size!r}: a patch is a "
+                         "piece of the image")
     if v.stem not in ("patch", "conv"):
         raise ValueError(f"vision.stem must be 'patch' or 'conv', got {v.stem!r}")
     ph, pw = pair(v.patch_size)
@@ -162,10 +166,6 @@ def check_config(config):
     for name in ("bos_id", "eos_id", "pad_id"):
         if not 0 <= getattr(config, name) < config.decoder.vocab_size:
             raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")
-    (ph, pw), (h, w) = pair(v.patch_size), pair(v.image_size)
-    if ph > h or pw > w:
-        raise ValueError(f"vision.patch_size {v.patch_size!r} is larger than the image {v.image_size!r}: a patch is a "
-                         "piece of the image")
 
 
 def check_gpt2_config(config):

@@ -33,12 +33,14 @@ from .decoder import KVCache
 @torch.inference_mode()
 def sample(decoder, memory, starts, max_new_tokens, eos_id, pad_id, temperature=0.0, top_k=None, generator=None,
            use_cache=True, return_attention=False):
-    """Write a batch token by token: (B, T) new token ids, each row <eos>-terminated then <pad>.
+    """Write a batch token by token: (tokens, maps, probs).
 
+    tokens (B, T): the new token ids, each row <eos>-terminated then <pad>. maps (B, T, layers, heads, N), with
+    return_attention (else None): how each written token looked at the image. probs (B, T): the probability the
+    model gave each token it wrote (0 after the row's end): how sure it was.
     decoder: a Decoder; memory (B, N, dim): the images' patch embeddings (VisionLanguageModel.encode_images).
     starts: B lists of token ids each row reads first (<bos> + its prompt), of any lengths.
     max_new_tokens: (B,) new tokens each row may write at most (its room in block_size, or the caller's limit).
-    return_attention: also the maps, (B, T, layers, heads, N): how each written token looked at the image.
     """
     B, device = memory.size(0), memory.device
     lengths = torch.tensor([len(r) for r in starts], device=device)  # (B,)
@@ -49,7 +51,7 @@ def sample(decoder, memory, starts, max_new_tokens, eos_id, pad_id, temperature=
     cache = KVCache(decoder.cfg.depth) if use_cache else None
     written = torch.zeros(B, dtype=torch.long, device=device)  # new tokens per row so far
     finished = written >= max_new_tokens  # (B,); all True when max_new_tokens is 0
-    out, maps = [], []
+    out, maps, probs = [], [], []
     while not finished.all():
         if return_attention:
             logits, weights = decoder(tokens, memory, cache, need_weights=True)
@@ -58,6 +60,7 @@ def sample(decoder, memory, starts, max_new_tokens, eos_id, pad_id, temperature=
         else:
             logits = decoder(tokens, memory, cache)  # (B, T, vocab); with a cache, T = the newest only
         next_token = pick_next_token(logits[:, -1], temperature, top_k, generator)  # (B,)
+        probs.append(logits[:, -1].float().softmax(-1).gather(1, next_token[:, None]).squeeze(1))  # (B,)
         reading = pos < lengths  # rows still inside their prompt take the prompt's token
         next_token = torch.where(reading, forced[:, min(pos, longest - 1)], next_token)
         next_token = next_token.masked_fill(finished, pad_id)
@@ -70,11 +73,12 @@ def sample(decoder, memory, starts, max_new_tokens, eos_id, pad_id, temperature=
     steps = torch.stack(out, dim=1) if out else forced.new_zeros(B, 0)  # (B, S); S = 0 if max_new_tokens is 0
     shift = lengths - lengths.min()  # (B,): the steps each row spent reading its prompt
     generated = left_align(steps, shift, written, pad_id)  # (B, T): each row's new tokens
+    probs = left_align(torch.stack(probs, dim=1) if probs else memory.new_zeros(B, 0), shift, written, 0.0)  # (B, T)
     if not return_attention:
-        return generated
+        return generated, None, probs
     L = decoder.image_layers
     maps = torch.stack(maps, dim=1) if maps else memory.new_zeros(B, 0, L, decoder.cfg.num_heads, memory.size(1))
-    return generated, left_align(maps, shift, written, 0.0)  # (B, T, L, H, N)
+    return generated, left_align(maps, shift, written, 0.0), probs  # maps (B, T, L, H, N)
 
 
 def check_beam_settings(num_beams, temperature, top_k, return_attention):

@@ -20,8 +20,9 @@ def check_built_in(model_name):
     import timm
 
     if not timm.is_model(model_name):
-        raise ValueError(f"it names the timm model {model_name!r}, which timm does not have built in; loading a "
-                         "checkpoint never downloads: build VisionLanguageModel(config) yourself to fetch it")
+        raise ValueError(f"vision.timm_model {model_name!r} is not built into timm (a typo, or an hf-hub: name, "
+                         "which needs the internet): a checkpoint or a training run here never downloads; build "
+                         "TimmEncoder(name) yourself where there is internet, or pick one of timm.list_models('vit*')")
 
 
 class TimmEncoder(ImageEncoder):
@@ -35,6 +36,9 @@ class TimmEncoder(ImageEncoder):
         import timm  # a dependency, imported here as it takes seconds to load and only this adapter needs it
 
         self.model = timm.create_model(model_name, pretrained=pretrained, num_classes=0, **timm_kwargs)
+        if not hasattr(self.model, "patch_embed") or not hasattr(self.model, "num_prefix_tokens"):
+            raise ValueError(f"timm's {model_name!r} is a {type(self.model).__name__}, not a Vision Transformer: "
+                             "the encoder hands over one token per patch, so it takes a ViT (timm.list_models('vit*'))")
         self.in_chans = self.model.patch_embed.proj.in_channels
         self.image_size = tuple(self.model.patch_embed.img_size)
         self.grid_size = tuple(self.model.patch_embed.grid_size)  # (grid_h, grid_w)

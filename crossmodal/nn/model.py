@@ -46,7 +46,12 @@ class Generation:
     text: str
     attention: torch.Tensor
     image: torch.Tensor  # (C, H, W), what the model saw: (1, 28, 28) for MNIST
-    probs: torch.Tensor | None = None  # (len(text),) from score(): the probability given to each character
+    probs: torch.Tensor | None = None  # (len(text),): the probability the model gave each character it wrote
+
+    @property
+    def sureness(self):
+        """How sure the model was of the whole text: the product of its characters' probabilities (1 for none)."""
+        return float(self.probs.prod()) if self.probs is not None else None
 
 
 class VisionLanguageModel(nn.Module):
@@ -127,7 +132,9 @@ class VisionLanguageModel(nn.Module):
         check_beam_settings(num_beams, temperature, top_k, return_attention)
         starts = self._prompt_rows(prompt, x.size(0))
         if num_beams == 1 and not return_scores:
-            return self._write(x, starts, max_new_tokens, temperature, top_k, generator, use_cache, return_attention)
+            tokens, maps, _ = self._write(x, starts, max_new_tokens, temperature, top_k, generator, use_cache,
+                                          return_attention)
+            return (tokens, maps) if return_attention else tokens
         if return_scores and (temperature != 0 or return_attention):
             raise ValueError("return_scores is for greedy decoding and beam search (temperature=0), "
                              "without return_attention")
@@ -140,7 +147,7 @@ class VisionLanguageModel(nn.Module):
         return (tokens, scores) if return_scores else tokens
 
     def _write(self, images, starts, max_new_tokens, temperature, top_k, generator, use_cache, return_attention):
-        """generate() for checked images and prompt rows (decoding.sample), so that each is checked once."""
+        """decoding.sample for checked images and prompt rows, so that each is checked once: (tokens, maps, probs)."""
         cfg = self.config
         check_generation(max_new_tokens, temperature, top_k, cfg.decoder.block_size - max(map(len, starts)))
         room = cfg.decoder.block_size - torch.tensor([len(r) for r in starts], device=images.device)  # (B,)
@@ -191,8 +198,9 @@ class VisionLanguageModel(nn.Module):
     @torch.inference_mode()
     def generate_text(self, images, prompts=None, with_maps=True, temperature=0.0, top_k=None, generator=None,
                       batch_size=500):
-        """Write for each image (after its prompt, if given) and return a list of Generation: the text, and with_maps
-        the attention maps of each character it wrote, (chars, layers, heads, grid_h, grid_w).
+        """Write for each image (after its prompt, if given) and return a list of Generation: the text, the probability
+        of each character it wrote (`probs`; `sureness`, their product), and with_maps the attention maps of each
+        character, (chars, layers, heads, grid_h, grid_w).
 
         images: anything image_batch takes; each must hold ink (BlankImageError), and a one-channel image with a
         bright edge is warned about (images.NotMNISTLikeWarning). prompts: None, one str for every image, or one
@@ -214,11 +222,11 @@ class VisionLanguageModel(nn.Module):
         grid, results = self.encoder.grid_size, []
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size]
-            out = self._write(chunk, starts[i : i + batch_size], None, temperature, top_k, generator, True, with_maps)
-            generated, maps = out if with_maps else (out, None)
+            generated, maps, probs = self._write(chunk, starts[i : i + batch_size], None, temperature, top_k,
+                                                 generator, True, with_maps)
             for k, (text, image) in enumerate(zip(self.decode(generated), chunk)):
                 attention = maps[k, : len(text)].unflatten(-1, grid).cpu() if with_maps else None  # (n, L, H, gh, gw)
-                results.append(Generation(text, attention, image.cpu()))
+                results.append(Generation(text, attention, image.cpu(), probs[k, : len(text)].cpu()))
         return results
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):

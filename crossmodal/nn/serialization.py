@@ -78,7 +78,10 @@ def read_model(folder, kind, device="cpu"):
     except (ValueError, TypeError, ZeroDivisionError, RuntimeError) as err:
         raise ValueError(f"{folder / CONFIG} does not describe a model that can be built: {err}") from None
     check_header(folder / WEIGHTS, expected)
-    model = kind.from_config(config, tokenizer)
+    try:
+        model = kind.from_config(config, tokenizer)
+    except ValueError as err:  # the tokenizer does not fit the config
+        raise ValueError(f"{folder}: {err}") from None
     try:
         load_safetensors(model, str(folder / WEIGHTS), strict=True)
     except (SafetensorError, OSError) as err:

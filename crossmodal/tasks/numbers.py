@@ -118,9 +118,23 @@ def read_number(model, picture):
     separate pieces of ink side by side than that is refused with a ValueError rather than read as
     a shorter number; digits that touch make one piece, so such a number can still come back short.
     """
+    check_reader(model)
     x = preprocess_number(picture, canvas=pair(model.config.vision.image_size))  # (1, H, W) in [0, 1]
     check_digit_count(model, x[0])
     return model.generate_text(x)[0].text
+
+
+def check_reader(model):
+    """Refuse (ValueError) a model that is not a reader of numbers: one that answers questions, or writes other
+    characters than digits, would write its own kind of text where a number is expected."""
+    tokenizer = model.require_tokenizer()
+    if getattr(tokenizer, "chat_template", None):
+        raise ValueError("this model answers questions (it has a chat template): ask it with tasks.questions."
+                         "answer_with_maps(model, picture, 'What number is written?'), or read with a reader")
+    others = sorted({t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens} - set("0123456789"))
+    if others:
+        raise ValueError(f"this model writes other characters than digits ({''.join(others)[:20]!r}): read_number "
+                         "needs a reader of numbers (tasks.numbers.new_reader, crossmodal.load_reader)")
 
 
 def check_digit_count(model, image):

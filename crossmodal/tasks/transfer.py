@@ -19,6 +19,7 @@ import torch
 
 from ..data.facts import HELD_OUT_CAPTION_DIGITS, continuations, parity, word
 from ..data.mnist import ALL_CAPTIONS, caption_for
+from ..images import to_image_batch
 from .text import encode
 
 KINDS = {"after": " The number after it is", "before": " The number before it is", "parity": " It is"}
@@ -39,6 +40,8 @@ def right_answer(kind, digit):
 def continue_text(model, tokenizer, images, prompt, max_new_tokens=64, batch_size=500):
     """Each image's greedy continuation of bos + `prompt` (the same prompt for all), as text up to eos (or
     max_new_tokens, or the LM's last position)."""
+    images = to_image_batch(images, model.image_size, model.in_chans)  # (28, 28) is one image, not 28 rows
+    check_prompt(tokenizer, prompt)
     eos = tokenizer.eos_token_id
     texts = []
     for i in range(0, len(images), batch_size):
@@ -47,6 +50,22 @@ def continue_text(model, tokenizer, images, prompt, max_new_tokens=64, batch_siz
         for row in model.generate(chunk, ids, max_new_tokens, eos_id=eos).tolist():
             texts.append(tokenizer.decode(row[: row.index(eos)] if eos in row else row, skip_special_tokens=True))
     return texts
+
+
+def check_prompt(tokenizer, prompt):
+    """Refuse (ValueError) a prompt the LM cannot read as written: not a str, holding a special token's name
+    ("<eos>", read as that token), or characters a character tokenizer does not know (read as <unk>)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"the prompt must be a str, got {type(prompt).__name__}")
+    controls = [t for t in tokenizer.all_special_tokens if t in prompt]
+    if controls:
+        raise ValueError(f"the prompt contains {controls[0]!r}, which the tokenizer reads as a control token: "
+                         "remove it")
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in tokenizer(prompt, add_special_tokens=False)[
+            "input_ids"]:
+        vocab = tokenizer.get_vocab()
+        unknown = sorted({c for c in prompt if c not in vocab})
+        raise ValueError(f"the prompt has characters the language model never read: {unknown}")
 
 
 def first_word(text):

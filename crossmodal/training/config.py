@@ -15,7 +15,7 @@ from ..nn.config import check_types
 @dataclass
 class TrainConfig:
     epochs: int = 5  # passes over the task's training stream
-    steps: int = 0  # stop after this many optimizer steps instead (0: epochs × the stream's steps per epoch)
+    steps: int = 0  # stop after this many optimizer steps instead (left out: epochs × the stream's steps per epoch)
     batch_size: int = 128  # examples per optimizer step (over every process, when torchrun starts several)
     lr: float = 5e-3  # peak learning rate, reached after the warm-up
     weight_decay: float = 0.05  # AdamW's decay of the weight matrices (see param_groups)

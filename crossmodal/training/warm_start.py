@@ -24,6 +24,10 @@ def warm_start(model, source):
     if model.config.fusion != source.config.fusion:
         raise ValueError(f"cannot warm-start a {model.config.fusion!r} model from a {source.config.fusion!r} one: "
                          "their weights mean different things")
+    ours_dim, theirs_dim = model.config.decoder.dim, source.config.decoder.dim
+    if ours_dim != theirs_dim:  # no token, position or block of another width fits: say so rather than copy nothing
+        raise ValueError(f"cannot warm-start: the checkpoint's decoder is {theirs_dim} wide and the new model's "
+                         f"{ours_dim}; give --decoder.dim {theirs_dim} (or start from a checkpoint {ours_dim} wide)")
     theirs, ours = source.state_dict(), model.state_dict()
     new_vocab, old_vocab = model.tokenizer.get_vocab(), source.tokenizer.get_vocab()
     shared = sorted(t for t in new_vocab if t in old_vocab)

@@ -22,12 +22,16 @@ function render({ model, el }) {
       </div>
       <div class="cm-col">
         <div class="cm-label">what the model sees (${seen})</div>
-        <img class="cm-seen" alt="the ${seen} image the model sees" hidden>
+        <img class="cm-seen" alt="the ${seen} image the model sees" style="visibility: hidden">
       </div>
     </div>
     <div class="cm-caption" aria-live="polite"></div>
-    <img class="cm-strip" alt="where the model looked while writing each character" hidden>
+    <div class="cm-sure"></div>
+    <div class="cm-strip-box"><img class="cm-strip" alt="where the model looked while writing each character" hidden></div>
     <div class="cm-timing"></div>`;
+  // The space the answer will take is kept from the start: the page does not grow when the first answer arrives,
+  // so it never scrolls the canvas away under the pen (browsers scroll to keep a control below in place).
+  el.querySelector(".cm-strip-box").style.minHeight = `${model.get("strip_space")}px`;
   const canvas = el.querySelector(".cm-canvas");
   const ctx = canvas.getContext("2d");
   const brush = el.querySelector(".cm-brush");
@@ -35,6 +39,7 @@ function render({ model, el }) {
   const seenEl = el.querySelector(".cm-seen");
   const stripEl = el.querySelector(".cm-strip");
   const timingEl = el.querySelector(".cm-timing");
+  const sureEl = el.querySelector(".cm-sure");
 
   // --- drawing ---------------------------------------------------------------------------
   let last = null; // the previous point of the stroke in progress, null between strokes
@@ -105,17 +110,18 @@ function render({ model, el }) {
   });
 
   // --- showing Python's answer ------------------------------------------------------------
-  function showImage(img, bytes) {
+  function showImage(img, bytes) { // an image that keeps its place: hidden, not removed, while there is none
     if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-    if (!bytes || bytes.byteLength === 0) {
-      img.hidden = true;
+    const none = !bytes || bytes.byteLength === 0;
+    if (none) {
       img.removeAttribute("src");
       delete img.dataset.url;
-      return;
+    } else {
+      img.dataset.url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+      img.src = img.dataset.url;
     }
-    img.dataset.url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
-    img.src = img.dataset.url;
-    img.hidden = false;
+    if (img === seenEl) img.style.visibility = none ? "hidden" : "visible"; // its box is sized by the CSS
+    else img.hidden = none; // the strip: its box keeps the room (strip_space)
   }
 
   function show() {
@@ -124,6 +130,9 @@ function render({ model, el }) {
     captionEl.classList.toggle("cm-prompt", !caption);
     showImage(seenEl, model.get("seen_png"));
     showImage(stripEl, model.get("strip_png"));
+    const sure = model.get("sureness"); // the product of the written characters' probabilities; -1: nothing written
+    sureEl.textContent = caption && sure >= 0 ? `${(100 * sure).toFixed(0)}% sure` + (sure < 0.5 ? ": unsure, check it" : "") : "";
+    sureEl.classList.toggle("cm-unsure", caption !== "" && sure >= 0 && sure < 0.5);
     timingEl.textContent = caption ? `answered in ${(1000 * model.get("seconds")).toFixed(0)} ms` : "";
   }
 
@@ -133,7 +142,7 @@ function render({ model, el }) {
     pending = true;
     queueMicrotask(() => { pending = false; show(); });
   }
-  const answers = "change:caption change:message change:seen_png change:strip_png change:seconds";
+  const answers = "change:caption change:message change:seen_png change:strip_png change:seconds change:sureness";
   model.on(answers, scheduleShow);
   const showBrush = () => { brush.value = model.get("brush"); };
   model.on("change:brush", showBrush);

@@ -28,18 +28,22 @@ from typing import NamedTuple
 import anywidget
 import numpy as np
 import torch
+import torch.nn.functional as F
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
-from ..images import BlankImageError, preprocess_drawing, preprocess_number
+from ..images import BlankImageError, drawn_ink, preprocess_drawing, preprocess_number
 from ..nn.layers import pair
 from ..tasks.numbers import check_digit_count
+from ..viz import GAP as STRIP_GAP
+from ..viz import LABEL_HEIGHT as STRIP_LABEL
 from ..viz import render_strip
 from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, stacked, with_note, zoom
 
 HERE = Path(__file__).parent
 STRIP_ROW = 13  # tiles per row of the strip: "This is the " over "number seven.", to fit a notebook's width
 PROMPT = "Draw a digit (0–9) in the box: the caption appears when you lift the pen."
+STRAIGHT_NEIGHBOURS = torch.tensor([[[[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]]])  # a pixel's four straight neighbours
 WROTE_NOTHING = "The model wrote nothing for this drawing (it ended at once): draw it again, larger or clearer."
 
 
@@ -93,6 +97,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
     seen_png = traitlets.Bytes(b"").tag(sync=True)  # the input the model sees (28×28, or 28×112 for a reader)
     strip_png = traitlets.Bytes(b"").tag(sync=True)  # the caption strip: one attention map per character
     seconds = traitlets.Float(0.0).tag(sync=True)  # Python's time for the last stroke
+    sureness = traitlets.Float(-1.0).tag(sync=True)  # how sure the model was of what it wrote (-1: nothing written)
+    strip_space = traitlets.Int(0).tag(sync=True)  # pixels kept for the strip from the start: the page never jumps
 
     def __init__(self, model=None, layer=None, head=None, **kwargs):
         """model: a VisionLanguageModel (default: the shipped MNIST captioner); a reader of numbers (wider images
@@ -108,6 +114,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         super().__init__(**{**defaults, **kwargs})  # a caller's resolution or brush wins
         self.model, self.layer, self.head, self.mode = model, layer, head, mode
         self.seen = None  # the model's last input, (1, H, W)
+        longest = model.config.decoder.block_size - 2  # <bos> and <eos> are never shown
+        self.strip_space = self._strip_height(longest, mode.strip_scale, mode.strip_row)
 
     @classmethod
     def for_numbers(cls, model=None, **kwargs):
@@ -184,9 +192,9 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         if not caption.text:  # nothing written: no maps to draw
             self._show(start, message=WROTE_NOTHING, seen_png=seen_png)
             return caption
-        strip = render_strip(caption, self.layer, self.head, self.mode.strip_scale, row_length=self.mode.strip_row)
-        strip_png = _png(strip)
-        self._show(start, caption=caption.text, seen_png=seen_png, strip_png=strip_png)
+        strip_png = _png(self._strip(caption))
+        self._show(start, caption=caption.text, seen_png=seen_png, strip_png=strip_png,
+                   sureness=self._sureness(caption))
         return caption
 
     def _write(self, seen):
@@ -194,11 +202,13 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         return self.model.generate_text(seen)[0]
 
     def _model_input(self, picture):
-        """The drawing as the model's input (1, H, W); raises Unreadable for a drawing a reader cannot read."""
+        """The drawing as the model's input (1, H, W); raises Unreadable for a drawing the model cannot read: a dot,
+        scattered specks, or (a reader) more digits than it reads."""
+        self._check_strokes(picture)
         if not self.wide:
-            return preprocess_drawing(picture)  # (1, 28, 28)
+            return self._not_a_blot(preprocess_drawing(picture))  # (1, 28, 28)
         try:
-            seen = preprocess_number(picture, canvas=self.image_size)  # (1, 28, 112) for the shipped reader
+            seen = self._not_a_blot(preprocess_number(picture, canvas=self.image_size))  # (1, 28, 112): the reader's
             check_digit_count(self.model, seen[0])  # read_number's rule: no more pieces of ink than digits
             return seen
         except BlankImageError:
@@ -207,9 +217,48 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
             text = str(err)
             raise Unreadable(text[:1].upper() + text[1:] + ".") from err
 
-    def _show(self, start, caption="", message="", seen_png=b"", strip_png=b""):
+    def _check_strokes(self, picture):
+        """Refuse what was not drawn with strokes: a tap (the ink no larger than a dot of the brush) or specks
+        scattered over the pad (most ink pixels have no ink beside them: noise, not a pen)."""
+        _, ink = drawn_ink(picture)
+        if not ink.any():
+            return  # blank: the prompt says what to do
+        thing = "number" if self.wide else "digit"
+        rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
+        brush = self.brush * ink.shape[0] / self.canvas_size[0]  # the brush's width in the picture's pixels
+        if rows[-1] - rows[0] + 1 <= 1.6 * brush and cols[-1] - cols[0] + 1 <= 1.6 * brush:
+            raise Unreadable(f"That is a dot, not a {thing}: draw the whole {thing}, with strokes.")
+        neighbours = F.conv2d(ink[None, None].float(), STRAIGHT_NEIGHBOURS, padding=1)[0, 0]
+        if ((neighbours == 0) & ink).sum() > 0.2 * ink.sum():
+            raise Unreadable(f"These are scattered specks, not a {thing} drawn with strokes: clear the pad and "
+                             f"draw a {thing}.")
+
+    def _not_a_blot(self, seen):
+        """The model's input, unless ink covers most of it (a blot, dense noise): MNIST's most inked digit covers
+        40% of its frame, drawn strokes far less."""
+        if (seen > 0.5).float().mean() > 0.45:
+            thing = "number" if self.wide else "digit"
+            raise Unreadable(f"This fills the box like a blot or noise, not a {thing} drawn with strokes: clear the "
+                             f"pad and draw a {thing}.")
+        return seen
+
+    def _sureness(self, written):
+        """How sure the model was of what it wrote: the product of its characters' probabilities."""
+        return written.sureness
+
+    def _strip(self, written):
+        """The strip of maps under the pad: one tile per character written, each its map over the input."""
+        return render_strip(written, self.layer, self.head, self.mode.strip_scale, row_length=self.mode.strip_row)
+
+    def _strip_height(self, characters, scale, per_row):
+        """The height of a strip of `characters` tiles, `per_row` to a row (what render_strip draws)."""
+        rows = -(-characters // (per_row or characters))
+        return rows * (self.image_size[0] * scale + STRIP_LABEL + 2 * STRIP_GAP)
+
+    def _show(self, start, caption="", message="", seen_png=b"", strip_png=b"", sureness=None):
         with self.hold_sync():  # one message to the browser, not five
             self.caption, self.message, self.seen_png, self.strip_png = caption, message, seen_png, strip_png
+            self.sureness = -1.0 if sureness is None else sureness
             self.seconds = time.perf_counter() - start
 
     def static_text(self):
@@ -226,8 +275,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         thing = "number" if self.wide else "digit"
         if not self.caption:
             canvas = blank_canvas((70, 280) if self.wide else 140, f"draw a {thing} here")
-            result = "what the reader reads" if self.wide else "its caption"
-            return png(with_note(canvas, f"Run the cell to draw a {thing} here: {result} appears beside it."))
+            result, where = ("what the reader reads", "below") if self.wide else ("its caption", "beside")
+            return png(with_note(canvas, f"Run the cell to draw a {thing} here: {result} appears {where} it."))
         seen = zoom(as_image(self.seen_png).convert("RGB"), self.mode.seen_zoom)  # the model's input, enlarged
         note = self.static_note()
         combined = stacked if self.wide else side_by_side  # a wide input above its strip, a square one beside it
@@ -235,7 +284,13 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
 
     def static_note(self):
         """The line under the static view's picture of what was written."""
-        return f"{self.caption}  (run the cell to draw your own {'number' if self.wide else 'digit'})"
+        return f"{self.caption}{self.sure_note()}  (run the cell to draw your own {'number' if self.wide else 'digit'})"
+
+    def sure_note(self):
+        """", 97% sure" after what was written; with ": unsure, check it" under one half."""
+        if self.sureness < 0:
+            return ""
+        return f", {100 * self.sureness:.0f}% sure" + (": unsure, check it" if self.sureness < 0.5 else "")
 
     def _bytes_to_image(self, pixels):
         height, width = self.resolution

@@ -250,6 +250,43 @@ check("and at least 93% of the 4-digit ones", result["by_length"]["4"] >= 0.93, 
 check("its character error rate is under 2%", result["cer"] < 0.02, f"{result['cer']:.2%}")
 
 # %% [markdown]
+# ### The character error rate, built by hand
+#
+# Exact match is all or nothing: "1767" read as "1167" counts as wrong as "8". OCR systems also report the
+# **character error rate** (CER): the fewest single-character edits (insert, delete, substitute) that turn
+# what was read into the truth — the *edit distance* of Levenshtein — summed over the test set and divided by
+# the number of true characters. Write the distance as a table: `d[i][j]` is the distance between the first
+# `i` characters of one string and the first `j` of the other; each cell is the cheapest of deleting,
+# inserting, or keeping (free if the characters match, one edit if not).
+
+# %%
+from crossmodal.tasks.metrics import character_error_rate, edit_distance
+
+
+def levenshtein(a, b):
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]  # edges: all edits
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1,  # delete a[i-1]
+                          d[i][j - 1] + 1,  # insert b[j-1]
+                          d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))  # keep or substitute
+    return d[-1][-1]
+
+
+for read_as, truth in [("1767", "1767"), ("1167", "1767"), ("767", "1767"), ("17677", "1767"), ("8", "1767")]:
+    print(f"read {read_as!r:8} for {truth!r}: {levenshtein(read_as, truth)} edit(s)")
+
+mine = sum(levenshtein(p, t) for p, t in zip(result["predictions"], test_numbers.texts)) / sum(map(len, test_numbers.texts))
+check("this CER equals the library's, on the shipped reader's 10,000 readings", mine == result["cer"],
+      f"{mine:.4%} vs {result['cer']:.4%}")
+check("and the distance equals the library's on some awkward pairs",
+      all(levenshtein(x, y) == edit_distance(x, y) for x in ["", "1", "11", "171", "7761"] for y in ["", "17", "1767"]))
+
+# %% [markdown]
+# A misread digit costs one edit, a dropped or doubled one too, so the CER says how *far* the misreads are:
+# "one number in twenty-five wrong" with a CER under 2% means most wrong numbers are one slip away.
+
+# %% [markdown]
 # Good, not yet excellent: about one number in twenty-five is misread, and the longer the number the
 # more likely, as each digit is one more chance to slip. A good reader of four-digit numbers should get at
 # least 97% of them (95% of four digits, a character error rate of 1%), and this one does not yet. Where does it lose? Not in finding the digits
@@ -492,6 +529,39 @@ def check_alignment(answer):
 
 
 exercise("Exercise (layer 1 alignment, as the library computes it)", check_alignment, my_alignment, solution_alignment)
+
+# %% [markdown]
+# ## Exercise — where the characters are lost
+#
+# Section 4 gave the exact match by length. Do the same for the character error rate: with your
+# `levenshtein` from section 4, return a dict from each length (1 to 4) to the CER of the shipped reader's
+# readings of the test numbers of that length (`result["predictions"]`, `test_numbers.texts`). Is a long
+# number misread more because each digit is harder, or only because it has more digits to slip on?
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_cer_by_length(predictions, truths):
+    by_length = {}
+    for n in range(1, 5):
+        pairs = [(p, t) for p, t in zip(predictions, truths) if len(t) == n]
+        by_length[n] = sum(levenshtein(p, t) for p, t in pairs) / sum(len(t) for _, t in pairs)
+    return by_length
+
+# %%
+def my_cer_by_length(predictions, truths):
+    return None  # ← your code here
+
+
+def check_cer_by_length(answer):
+    mine = answer(result["predictions"], test_numbers.texts)
+    assert sorted(mine) == [1, 2, 3, 4], f"give one CER for each length 1 to 4, got keys {sorted(mine)}"
+    for n in range(1, 5):
+        pairs = [(p, t) for p, t in zip(result["predictions"], test_numbers.texts) if len(t) == n]
+        expected = character_error_rate(*zip(*pairs))
+        assert abs(mine[n] - expected) < 1e-12, f"length {n}: you get {mine[n]:.4%}, the library {expected:.4%}"
+
+
+exercise("Exercise (the CER of each length)", check_cer_by_length, my_cer_by_length, solution_cer_by_length)
 
 # %% [markdown]
 # ## Summary

@@ -108,9 +108,33 @@ print(f"the template:\n{tokenizer.chat_template}")
 # question is given, not something to learn to write, and in our data it is mostly predictable boilerplate:
 # most of the loss would go to it, and with it most of the gradient. LLaVA's instruction tuning sets every
 # target outside the assistant's answer to the ignore index (-100), which `F.cross_entropy` skips.
+#
+# Build the batch from section 2's pieces: the template's `assistant_masks` says which tokens are the answer;
+# the target of position *i* is token *i* + 1, kept where that token is the answer's (its `<eos>` included)
+# and -100 everywhere else, the padding that evens out the rows too. Then compare with the library's
+# `chat_batch`, which the training stream uses. In the printout, `^` marks a target the loss counts and `·`
+# one it skips, above the tokens they predict (`□` is a marker or padding token).
 
 # %%
-tokens, targets = chat_batch(tokenizer, questions[:3])
+def answer_only_batch(tokenizer, questions):
+    """Token ids (B, L), padded at the end, and targets (B, L - 1): the next token where it is the answer's."""
+    rows, targets = [], []
+    for q in questions:
+        chat = [{"role": "user", "content": q.text}, {"role": "assistant", "content": q.answer}]
+        out = tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, is_answer = out["input_ids"], out["assistant_masks"]
+        rows.append(ids)
+        # position i predicts token i + 1: counted only when that token is one the assistant wrote
+        targets.append([nxt if answer else IGNORE_INDEX for nxt, answer in zip(ids[1:], is_answer[1:])])
+    L = max(map(len, rows))
+    tokens = torch.tensor([r + [tokenizer.pad_token_id] * (L - len(r)) for r in rows])
+    return tokens, torch.tensor([t + [IGNORE_INDEX] * (L - 1 - len(t)) for t in targets])  # padding: never a target
+
+
+tokens, targets = answer_only_batch(tokenizer, questions[:3])
+library_tokens, library_targets = chat_batch(tokenizer, questions[:3])
+check("the same tokens and targets as the library's chat_batch",
+      torch.equal(tokens, library_tokens) and torch.equal(targets, library_targets))
 for row, target in zip(tokens, targets):
     shown = tokenizer.convert_ids_to_tokens(row[1:].tolist())
     print("".join(("·" if t == IGNORE_INDEX else "^") for t in target.tolist()), "".join(

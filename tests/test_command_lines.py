@@ -1,0 +1,306 @@
+"""Every command line, fed bad arguments, says what is wrong in one line and exits non-zero: no traceback, nothing
+written, nothing lost (issue #30). The guard of an output folder is one piece of code for all of them
+(folders.check_out), and each task's command line goes through it.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from crossmodal import caption as caption_cli
+from crossmodal import train as train_cli
+from crossmodal.nn.auto import save_model
+from crossmodal.tasks.captions import new_captioner
+
+from .conftest import tiny_config
+
+BAD_TRAIN = [  # (flags, the words the one line must hold)
+    (["--lr", "inf"], "finite"), (["--lr", "nan"], "finite"), (["--lr", "-1"], "above 0"),
+    (["--seed", str(2**70)], "seed"), (["--batch-size", "0"], "batch_size"), (["--steps", "-3"], "steps"),
+    (["--threads", "-1"], "--threads"), (["--epochs", "0"], "epochs"), (["--eval-every", "0"], "--eval-every"),
+    (["--vision.mean", "nan"], "vision.mean"), (["--vision.mean", "inf"], "vision.mean"),
+    (["--vision.std", "1e-30"], "vision.std"), (["--vision.mean", "0.1,0.2,0.3"], "one per channel"),
+    (["--vision.patch-size", "1000"], "larger than the image"), (["--decoder.mlp-ratio", "inf"], "mlp_ratio"),
+    (["--decoder.depth", "100000"], "more than this library builds"),
+    (["--vision.timm-model", "resnet18"], "not a Vision Transformer"),
+    (["--vision.timm-model", "hf-hub:timm/vit_tiny_patch16_224"], "never downloads"),
+    (["--task", "nope"], "invalid choice"), (["--lr", "abc"], "invalid float"), (["--decoder.gated", "maybe"], "true"),
+    (["--question-kinds", "read"], "unrecognized"),  # the captions task has no question kinds
+    (["--task", "questions", "--question-kinds", "read,colour"], "question-kinds"),
+    (["--task", "eyes", "--test-every", "0"], "--test-every"),
+    (["--task", "eyes", "--test-every", "100000"], "--test-every"),
+    (["--task", "eyes", "--cross-attention-every", "0"], "--cross-attention-every"),
+    (["--task", "text", "--steps", "-1"], "steps"), (["--task", "text", "--batch-size", "0"], "batch_size"),
+    (["--task", "text", "--lr", "inf"], "finite"), (["--task", "eyes", "--steps", "-3"], "steps"),
+    (["--steps", "0"], "--steps 0 trains nothing"), (["--task", "text", "--steps", "0"], "--steps 0 trains nothing"),
+    (["--task", "eyes", "--steps", "0"], "--steps 0 trains nothing"),
+    (["--task", "eyes", "--batch-size", "0"], "batch"), (["--task", "eyes", "--threads", "-1"], "--threads"),
+    (["--init-from", "/nonexistent/run"], "no such folder"), (["--warm-start", "/nonexistent/run"], "no such folder"),
+    (["--resume", "--overwrite"], "give one of them"), (["--init-from", "x", "--resume"], "give one of them"),
+]
+
+
+def one_line_error(capsys, run):
+    """Run a command's main(); return its error line, asserting a non-zero exit, one line and no traceback."""
+    with pytest.raises(SystemExit) as stop:
+        run()
+    code = stop.value.code
+    err = capsys.readouterr().err
+    message = code if isinstance(code, str) else err
+    assert code not in (0, None), "it exited 0"
+    assert "Traceback" not in err and "Traceback" not in str(message)
+    assert len(message.strip().splitlines()) == 1, message
+    assert message.startswith("error: "), message
+    return message
+
+
+@pytest.mark.parametrize("flags, words", BAD_TRAIN, ids=[" ".join(f)[:40] for f, _ in BAD_TRAIN])
+def test_the_train_command_line_refuses_bad_flags_in_one_line(tmp_path, capsys, flags, words):
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main([*flags, "--out", str(out)]))
+    assert words in message, message
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_finished_run_is_never_replaced_without_overwrite_whatever_the_task(tmp_path, capsys):
+    run = tmp_path / "run"
+    save_model(new_captioner(tiny_config()), run, new_captioner(tiny_config()).tokenizer)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for task in ("captions", "numbers", "questions", "text", "eyes"):
+        message = one_line_error(capsys, lambda task=task: train_cli.main(["--task", task, "--out", str(run)]))
+        assert "--overwrite" in message
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("task", ["captions", "text", "eyes"])
+def test_every_task_refuses_an_out_that_is_a_file_or_holds_a_users_files(tmp_path, capsys, task):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert "is a file" in one_line_error(capsys, lambda: train_cli.main(["--task", task, "--out",
+                                                                          str(tmp_path / "notes.txt")]))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "essay.md").write_text("mine")
+    message = one_line_error(capsys, lambda: train_cli.main(["--task", task, "--overwrite", "--out",
+                                                             str(tmp_path / "folder")]))
+    assert "essay.md" in message and (tmp_path / "folder" / "essay.md").read_text() == "mine"
+
+
+def test_the_root_of_the_file_system_is_never_an_out(capsys):
+    message = one_line_error(capsys, lambda: train_cli.main(["--out", "/", "--overwrite", "--steps", "1"]))
+    assert "is the root of the file system" in message
+
+
+def test_resume_with_the_wrong_task_is_refused_at_once(tmp_path, capsys):
+    run = tmp_path / "run"
+    save_model(new_captioner(tiny_config()), run, new_captioner(tiny_config()).tokenizer)
+    (run / "trainer_state.json").write_text(json.dumps({"task": "numbers", "train_config": {}}))
+    assert "a run of --task numbers" in one_line_error(capsys, lambda: train_cli.main(["--resume", "--out", str(run)]))
+
+
+@pytest.mark.parametrize("lm, words", [("gpt2-eyes", "holds a Flamingo"), ("reader", "holds a VisionLanguageModel"),
+                                       ("missing", "no such folder"), ("no tokenizer", "but no tokenizer")])
+def test_eyes_refuses_a_folder_that_holds_no_language_model(tmp_path, capsys, lm, words):
+    from crossmodal.pretrained import shipped_dir
+
+    folder = tmp_path / "nothing" if lm == "missing" else shipped_dir("text-lm" if lm == "no tokenizer" else lm)
+    if lm == "no tokenizer":  # a language model saved without its tokenizer.json
+        folder = pathlib.Path(shutil.copytree(folder, tmp_path / "lm"))
+        (folder / "tokenizer.json").unlink()
+    message = one_line_error(capsys, lambda: train_cli.main(["--task", "eyes", "--lm", str(folder), "--steps", "1",
+                                                             "--out", str(tmp_path / "run")]))
+    assert words in message, message
+    assert not (tmp_path / "run").exists()
+
+
+def test_two_runs_never_write_one_folder_at_once(tmp_path):
+    from crossmodal.folders import RunLock
+
+    with RunLock(tmp_path / "run"):
+        with pytest.raises(ValueError, match="in use by another run"):
+            RunLock(tmp_path / "run").__enter__()
+    with RunLock(tmp_path / "run"):  # released: a new run may take it
+        pass
+    (tmp_path / ".run.lock").write_text("999999999")  # left by a process that no longer runs (kill -9)
+    with RunLock(tmp_path / "run"):
+        pass
+
+
+def test_a_linked_out_is_written_where_it_points(tmp_path):
+    from crossmodal.folders import replacing
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for step in range(2):  # the second save replaces the first: the link survives, nothing is left behind
+        with replacing(tmp_path / "link") as new:
+            (new / "config.json").write_text(str(step))
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "config.json").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_a_loss_that_stops_being_a_number_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, tiny_model,
+                                                                                      mnist_train):
+    from crossmodal.tasks.captions import CaptionBatches
+    from crossmodal.training import TrainConfig, TrainingDiverged, train, vision_language_loss
+
+    calls = []
+
+    def loss(model, batch, cfg):  # the fifth step's loss is NaN, as a too-large learning rate makes it
+        total, count = vision_language_loss(model, batch, cfg)
+        calls.append(1)
+        return (total * float("nan") if len(calls) >= 5 else total), count
+
+    stream = CaptionBatches(mnist_train[0][:512], mnist_train[1][:512], tiny_model.tokenizer)
+    with pytest.raises(TrainingDiverged, match="diverged at step 5.*the checkpoint of step 4"):
+        train(tiny_model, TrainConfig(steps=8, batch_size=32, save_every=2), stream, out=tmp_path / "run", loss=loss)
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    assert state["step"] == 4 and len(state["history"]["loss"]) == 4  # the last good checkpoint, whole
+
+
+def test_nan_weights_in_init_from_are_refused(tmp_path, capsys):
+    model = new_captioner(tiny_config())
+    with torch.no_grad():
+        model.decoder.lm_head.weight[0, 0] = float("nan")
+    save_model(model, tmp_path / "start", model.tokenizer)
+    message = one_line_error(capsys, lambda: train_cli.main(["--init-from", str(tmp_path / "start"), "--out",
+                                                             str(tmp_path / "run")]))
+    assert "NaN or infinite" in message
+
+
+BAD_CAPTION = [  # (what the picture is, extra flags, the words of the one line)
+    ("missing", [], "no such file"), ("folder", [], "is a folder"), ("text", [], "cannot read"),
+    ("fifo", [], "not a regular file"), ("good", ["--attention-png", "maps.xyz"], "cannot write"),
+    ("good", ["--attention-png", "no/such/folder/maps.png"], "is not there"),
+    ("good", ["--device", "tpu"], "device must be one of"), ("good", ["--checkpoint", "nowhere"], "no such folder"),
+]
+
+
+@pytest.mark.parametrize("kind, flags, words", BAD_CAPTION, ids=[f"{k} {' '.join(f)}"[:40] for k, f, _ in BAD_CAPTION])
+def test_the_caption_command_line_refuses_bad_input_in_one_line(tmp_path, capsys, monkeypatch, kind, flags, words):
+    from PIL import Image, ImageDraw
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "input.png"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("not a picture")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "good":
+        picture = Image.new("L", (90, 90), 255)
+        ImageDraw.Draw(picture).line([(30, 10), (60, 10), (40, 80)], fill=0, width=8)
+        picture.save(path)
+    message = one_line_error(capsys, lambda: caption_cli.main([str(path), *flags]))
+    assert words in message, message
+
+
+def seven_png(path):
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (90, 90), 255)
+    ImageDraw.Draw(picture).line([(30, 10), (60, 10), (40, 80)], fill=0, width=8)
+    picture.save(path)
+    return str(path)
+
+
+def test_a_read_only_attention_png_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "maps.png").write_bytes(b"old")
+    (tmp_path / "maps.png").chmod(0o444)
+    real_access = os.access  # as root every file is writable: say what a user's account would
+    monkeypatch.setattr(caption_cli.os, "access", lambda path, mode: False if str(path).endswith("maps.png")
+                        and mode == os.W_OK else real_access(path, mode))
+    message = one_line_error(capsys, lambda: caption_cli.main([seven_png(tmp_path / "seven.png"), "--attention-png",
+                                                               str(tmp_path / "maps.png")]))
+    assert "read-only" in message and (tmp_path / "maps.png").read_bytes() == b"old"
+
+
+def test_a_full_disk_while_writing_the_maps_leaves_no_half_file(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def full(self, path, **kwargs):
+        pathlib.Path(path).write_bytes(b"half a PNG")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    message = one_line_error(capsys, lambda: caption_cli.main([seven_png(tmp_path / "seven.png"), "--attention-png",
+                                                               str(tmp_path / "maps.png")]))
+    assert "No space left on device" in message and not (tmp_path / "maps.png").exists()
+
+
+def test_a_bad_flag_prints_one_line_from_a_real_process():
+    """The one line as a user sees it: from `python -m crossmodal.train` itself, on stderr."""
+    done = subprocess.run([sys.executable, "-m", "crossmodal.train", "--lr", "inf", "--out", "/nonexistent/x"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["error: lr (--lr) must be a finite number, got inf"]
+
+
+def _start(tmp_path, damage):
+    """A tiny captioner's folder, damaged one way."""
+    folder = tmp_path / "start"
+    model = new_captioner(tiny_config())
+    save_model(model, folder, model.tokenizer)
+    if damage == "weights cut short":
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[: len(data) // 3])
+    elif damage == "weights zeroed":
+        (folder / "model.safetensors").write_bytes(b"\x00" * 100)
+    return folder
+
+
+@pytest.mark.parametrize("flag", ["--init-from", "--warm-start"])
+@pytest.mark.parametrize("damage", ["weights cut short", "weights zeroed"])
+def test_damaged_weights_to_start_from_are_refused_before_training(tmp_path, capsys, flag, damage):
+    message = one_line_error(capsys, lambda: train_cli.main([flag, str(_start(tmp_path, damage)), "--steps", "1",
+                                                             "--out", str(tmp_path / "run")]))
+    assert "model.safetensors is corrupt or truncated" in message and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("source, task, words", [
+    ("fusion-prefix", "captions", "cannot warm-start a 'cross' model from a 'prefix' one"),
+    ("gpt2-eyes", "captions", "holds a Flamingo"),
+    ("captioner", "questions", "decoder is 64 wide and the new model's 96; give --decoder.dim 64"),
+])
+def test_warm_start_from_a_model_that_cannot_fit_is_refused_in_one_line(tmp_path, capsys, source, task, words):
+    from crossmodal.pretrained import shipped_dir
+
+    message = one_line_error(capsys, lambda: train_cli.main(["--task", task, "--warm-start", str(shipped_dir(source)),
+                                                             "--steps", "1", "--out", str(tmp_path / "run")]))
+    assert words in message, message
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unreadable_record_in_init_from_does_not_cost_the_run(tmp_path):
+    """The run it started from cannot be told, but the new run trains, saves and writes its own record."""
+    start = _start(tmp_path, "none")
+    (start / "training.json").write_text("{not json")
+    train_cli.main(["--init-from", str(start), "--steps", "1", "--batch-size", "8", "--out", str(tmp_path / "run")])
+    record = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert record["steps"] == 1 and record["loss"]["mean"]
+    assert record["init_from"] == str(start)  # its unreadable record is named by its folder, not copied
+
+
+def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_whole(tmp_path, capsys, monkeypatch):
+    from crossmodal.training import state
+
+    real_save, saves = state.save_file, []
+
+    def save_file(tensors, path, *args, **kwargs):  # the second checkpoint's optimizer finds the disk full
+        saves.append(path)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(tensors, path, *args, **kwargs)
+
+    monkeypatch.setattr(state, "save_file", save_file)
+    run = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main(["--init-from", str(_start(tmp_path, "none")), "--steps",
+                                                             "3", "--save-every", "1", "--batch-size", "8", "--out",
+                                                             str(run)]))
+    assert "No space left on device" in message and "is whole" in message
+    assert json.loads((run / "trainer_state.json").read_text())["step"] == 1  # the first save, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "start"]  # no half-written folder left beside it
