@@ -213,8 +213,19 @@ def test_stored_notebook_is_built_from_its_source(source):
     """Edit the source, then `python tools/notebooks/build.py NN`: the stored notebook must be what it builds."""
     stored = ROOT / "notebooks" / f"{source.stem}.ipynb"
     assert stored.exists(), f"{source.name} has no notebook: run python tools/notebooks/build.py {source.stem[:2]}"
-    problems = source_problems(nbformat.read(stored, as_version=4), load_build_tool().cells(source))
+    notebook = nbformat.read(stored, as_version=4)
+    problems = source_problems(notebook, load_build_tool().stored_cells(source, notebook))
     assert not problems, f"{stored.name} is stale; rebuild it from {source.name}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_says_at_its_top_how_long_it_takes(path):
+    """Measured by the build that stored it (tools/notebooks/build.py), so the number is never typed by hand."""
+    notebook = nbformat.read(path, as_version=4)
+    built = notebook.metadata.get("crossmodal", {})
+    assert "build_seconds" in built, f"{path.name}: rebuild it with tools/notebooks/build.py to measure its time"
+    title = notebook.cells[0].source
+    assert f"({built['build_seconds']:.0f} s when it was stored" in title and "Runs top to bottom" in title
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])

@@ -137,7 +137,7 @@ for d in dims:
           f" {max_raw:.2f} → {max_scaled:.2f}                   | {grad_raw:.3f} → {grad_scaled:.3f}")
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 3))
+fig, ax = plt.subplots(figsize=(7, 4))
 ax.plot(dims, [r[1] for r in table], "o-", label="q·k (raw)")
 ax.plot(dims, [r[2] for r in table], "o-", label="q·k / √d (scaled)")
 ax.axhline(1 / 16, color="grey", ls=":", label="uniform (1/16)")
@@ -350,7 +350,7 @@ print("input:      ", example[0].tolist())
 print("output:     ", prediction[0].tolist())
 print("query t looks at key:", w.argmax(dim=-1).tolist())
 
-fig, ax = plt.subplots(figsize=(4.5, 4.5))
+fig, ax = plt.subplots(figsize=(6.5, 6.5))
 show_weights(ax, w, "a trained head reverses", labels=(prediction[0].tolist(), example[0].tolist()))
 ax.set(xlabel="key (input digit)", ylabel="query (output digit)")
 plt.show()

@@ -325,7 +325,7 @@ off = confusion[:, :10].clone().fill_diagonal_(0)
 pairs = sorted(((off[a, b].item(), a, b) for a in range(10) for b in range(10) if off[a, b]), reverse=True)
 print("most frequent confusions:", ", ".join(f"{a} written as {DIGIT_WORDS[b]} ({n})" for n, a, b in pairs[:5]))
 
-fig, ax = plt.subplots(figsize=(5.5, 4.5))
+fig, ax = plt.subplots(figsize=(7.5, 6))
 ax.imshow(off.float(), cmap="Reds")  # the diagonal (right captions) left out, so the mistakes show
 for a in range(10):
     for b in range(10):

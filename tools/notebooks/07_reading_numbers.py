@@ -58,13 +58,14 @@ print(f"canvas {H}×{W}: numbers of 1 to 4 digits")
 
 # %%
 examples = make_numbers(test_images, test_labels, 8, torch.Generator().manual_seed(7))
-fig, axes = plt.subplots(8, 1, figsize=(6, 7))
-for ax, image, text, boxes in zip(axes, examples.images[:, 0], examples.texts, examples.boxes):
+fig, axes = plt.subplots(4, 2, figsize=(12, 4.8))
+for ax, image, text, boxes in zip(axes.flat, examples.images[:, 0], examples.texts, examples.boxes):
     ax.imshow(image, cmap="gray")
     for top, left, bottom, right in boxes[: len(text)].tolist():
         ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="tab:red"))
-    ax.set_ylabel(text, rotation=0, ha="right", va="center")
+    ax.set_title(text, fontsize=10, loc="left")
     ax.set_xticks([]), ax.set_yticks([])
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -113,7 +114,7 @@ print("image", config.vision.image_size, "patches", config.vision.patch_size, "g
 print(f"{sum(p.numel() for p in reader.parameters()):,} parameters; the tokenizer knows",
       reader.tokenizer.convert_ids_to_tokens(list(range(4, len(reader.tokenizer)))))
 
-fig, ax = plt.subplots(figsize=(6, 1.6))
+fig, ax = plt.subplots(figsize=(8, 2.1))
 ax.imshow(examples.images[0, 0], cmap="gray")
 for k in range(1, grid_w):
     ax.axvline(k * 7 - 0.5, color="tab:orange", lw=0.6)
@@ -304,7 +305,7 @@ check("and the distance equals the library's on some awkward pairs",
 # ## 5 · Where it looks while it reads
 #
 # `caption()` returns, for each written character, its maps shaped (characters, layers, heads, 4, 16).
-# Under the number, one row per character: the mean over layers and heads, drawn on the image. The bright
+# After the number, one panel per character: the mean over layers and heads, drawn on the image. The bright
 # patch should move left to right, one digit per character, and the `<eos>` step, not drawn, looks
 # wherever it finds nothing left to read.
 
@@ -312,12 +313,17 @@ check("and the distance equals the library's on some awkward pairs",
 i = next(k for k, t in enumerate(test_numbers.texts) if len(t) == 4 and result["correct"][k])
 caption = shipped.caption(test_numbers.images[i])
 maps = viz.caption_maps(caption)  # (characters, 4, 16): mean over layers and heads
-fig, axes = plt.subplots(len(caption.text) + 1, 1, figsize=(6, 1.1 * (len(caption.text) + 1)))
-axes[0].imshow(caption.image[0], cmap="gray"), axes[0].set_ylabel("image", rotation=0, ha="right")
+rows = -(-(len(caption.text) + 1) // 2)  # the image, then one panel per character, two to a row
+fig, axes = plt.subplots(rows, 2, figsize=(12, 1.6 * rows))
+axes = axes.ravel()
+axes[0].imshow(caption.image[0], cmap="gray"), axes[0].set_title("the image", fontsize=10, loc="left")
 for ax, m, ch in zip(axes[1:], maps, caption.text):
-    ax.imshow(viz.overlay(caption.image, m)), ax.set_ylabel(repr(ch), rotation=0, ha="right")
+    ax.imshow(viz.overlay(caption.image, m)), ax.set_title(f"writing {ch!r}", fontsize=10, loc="left")
 for ax in axes:
     ax.set_xticks([]), ax.set_yticks([])
+for ax in axes[len(caption.text) + 1 :]:
+    ax.axis("off")
+plt.tight_layout()
 plt.show()
 
 peaks = [int(m.flatten().argmax()) % grid_w for m in maps]  # the column each character looked at most
@@ -354,8 +360,10 @@ check("far above chance", max(a["per_layer"]) > 3 * a["chance"], f"{max(a['per_l
 # NBVAL_IGNORE_OUTPUT
 # (which numbers fail can differ between CPUs)
 wrong = (~result["correct"]).nonzero().flatten()[:8].tolist()
-fig, axes = plt.subplots(len(wrong), 1, figsize=(6, 0.9 * len(wrong)), squeeze=False)
-for ax, k in zip(axes[:, 0], wrong):
+fig, axes = plt.subplots(-(-len(wrong) // 2), 2, figsize=(12, 1.4 * -(-len(wrong) // 2)), squeeze=False)
+for ax in axes.flat[len(wrong) :]:
+    ax.axis("off")
+for ax, k in zip(axes.flat, wrong):
     ax.imshow(test_numbers.images[k, 0], cmap="gray")
     ax.set_title(f"true {test_numbers.texts[k]}, read {result['predictions'][k]}", fontsize=9, loc="left")
     ax.set_xticks([]), ax.set_yticks([])
@@ -435,7 +443,7 @@ def spaced_tiles(images, labels, count, generator, max_digits=4):
 
 
 pictures, truths = spaced_tiles(test_images, test_labels, 400, torch.Generator().manual_seed(3))
-fig, axes = plt.subplots(3, 1, figsize=(6, 2.6))
+fig, axes = plt.subplots(3, 1, figsize=(10, 4.5))
 for ax, picture, truth in zip(axes, pictures, truths):
     ax.imshow(picture, cmap="gray"), ax.set_title(f"{truth}: {tuple(picture.shape)}", fontsize=9, loc="left")
     ax.set_xticks([]), ax.set_yticks([])

@@ -58,8 +58,9 @@ test_images, test_labels = crossmodal.load_mnist(train=False)
 # %%
 numbers = make_numbers(test_images, test_labels, 7, torch.Generator().manual_seed(3))
 questions = ask_each(numbers.texts, torch.Generator().manual_seed(0))
-fig, axes = plt.subplots(7, 1, figsize=(6, 6.5))
-for ax, image, q in zip(axes, numbers.images[:, 0], questions):
+fig, axes = plt.subplots(4, 2, figsize=(12, 5.6))
+axes.flat[-1].axis("off")  # seven examples in a grid of eight
+for ax, image, q in zip(axes.flat, numbers.images[:, 0], questions):
     ax.imshow(image, cmap="gray"), ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(f"{q.kind}: {q.text!r} → {q.answer!r}", fontsize=9, loc="left")
 plt.tight_layout()
@@ -233,6 +234,57 @@ for bad in ["", "What is the 2nd digit? ✓", "Is there a 7? " * 4]:
         print(f"{bad[:30]!r}: {err}")
 
 # %% [markdown]
+# How does one call answer prompts of different lengths together? A chat LM batched with transformers pads the
+# prompts on the **left**, so that every row's last prompt token sits in the same column, and then needs an
+# attention mask (no token may look at a pad) and shifted positions (a row's first real token is position 0, not
+# its column). The decoder here takes neither, so the library does something simpler that needs no padding
+# inside any row: every row reads its own prompt from position 0; the batch runs together from the shortest
+# prompt's length, and at each step a row that is still inside its prompt is handed its next prompt token
+# instead of the one it predicted, while the rows whose prompt has ended write. No row ever reads a pad, so
+# nothing needs masking. Build it, and watch the rows: `r` reads its prompt, `W` writes, `·` has written
+# `<eos>`.
+
+# %%
+shipped = load_answerer()  # trained: its answers are worth comparing (section 6 measures it)
+bos, eos, pad = shipped.config.bos_id, shipped.config.eos_id, shipped.config.pad_id
+
+
+@torch.no_grad()
+def answer_by_hand(model, images, questions, max_new_tokens=30):
+    starts = [[bos] + model.prompt_ids(q) for q in questions]  # <bos><|user|>question<|assistant|>, own lengths
+    lengths = torch.tensor([len(s) for s in starts])
+    forced = torch.tensor([s + [pad] * (int(lengths.max()) - len(s)) for s in starts])  # pads only past the end
+    memory = model.encode_images(images)
+    tokens = forced[:, : int(lengths.min())]  # what every row reads before any row writes: the prefill
+    done = torch.zeros(len(starts), dtype=torch.bool)
+    timeline = []
+    limit = min(int(lengths.max()) + max_new_tokens, model.config.decoder.block_size)  # positions it has
+    while not done.all() and tokens.size(1) < limit:
+        predicted = model.decoder(tokens, memory)[:, -1].argmax(-1)  # (B,): each row's next token
+        pos = tokens.size(1)
+        reading = pos < lengths  # still inside its prompt: take the prompt's token, not the prediction
+        next_token = torch.where(reading, forced[:, min(pos, forced.size(1) - 1)], predicted).masked_fill(done, pad)
+        timeline.append(["·" if d else "r" if r else "W" for d, r in zip(done.tolist(), reading.tolist())])
+        done |= ~reading & (next_token == eos)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+    answers = [model.tokenizer.decode([t for t in row[n:] if t not in (eos, pad)]) for row, n in
+               zip(tokens.tolist(), lengths.tolist())]
+    return answers, timeline
+
+
+by_hand, timeline = answer_by_hand(shipped, images, texts)
+print(f"the prefill: {int(min(len(shipped.prompt_ids(t)) for t in texts)) + 1} tokens of every row at once, then:")
+for row, (question, answer) in enumerate(zip(texts, by_hand)):
+    print("".join(step[row] for step in timeline), f" {question!r} -> {answer!r}")
+check("the same answers as the library's batched generation", by_hand == answer_questions(shipped, images, texts))
+
+# %% [markdown]
+# The price of this design: while the longest prompt is still being read, the rows that already write cannot
+# run ahead, and each step recomputes the whole sequence here (the library keeps a KV cache, so a step costs one
+# token). Left padding with a mask does the same work in one prefill call; both give every row exactly what it
+# would get alone, as the check above (and the one before it) says.
+
+# %% [markdown]
 # ## 5 · Show your working
 #
 # Two kinds are different from the others. To answer "Is there a 7?" with a bare "no", the model must, in
@@ -387,7 +439,8 @@ k = next(i for i, t in enumerate(test.numbers.texts) if len(t) == 4 and len(set(
 image, number = test.numbers.images[k].float() / 255, test.numbers.texts[k]
 asked = ["What is the first digit?", "What is the second digit?", "What is the third digit?",
          "Which digit comes last?", "Which digit is the largest?"]
-fig, axes = plt.subplots(len(asked) + 1, 1, figsize=(6, 1.15 * (len(asked) + 1)))
+fig, axes = plt.subplots(-(-(len(asked) + 1) // 2), 2, figsize=(12, 1.5 * -(-(len(asked) + 1) // 2)))
+axes = axes.ravel()  # the picture, then one panel per question, two to a row
 axes[0].imshow(image[0], cmap="gray"), axes[0].set_title(f"the picture: {test.numbers.texts[k]}", fontsize=9)
 peaks = []
 for ax, question in zip(axes[1:], asked):
@@ -443,7 +496,7 @@ picture = test.numbers.images[42].float() / 255
 for question in ["How many digits are there?", "Do you see a 5?", "Add up the digits.", "Read it backwards.",
                  "Sum the digits."]:  # the last in a held-out phrasing
     print(f"{question:30s} → {answer_with_maps(answerer, picture, question).text}")
-plt.figure(figsize=(4, 1)), plt.imshow(picture[0], cmap="gray"), plt.axis("off")
+plt.figure(figsize=(8, 2)), plt.imshow(picture[0], cmap="gray"), plt.axis("off")
 plt.show()
 
 # %% [markdown]
@@ -504,6 +557,37 @@ def check_majority(answer):
 exercise("Exercise", check_majority, majority_accuracy, solution_majority)
 
 # %% [markdown]
+# ## Exercise — grade the conclusion, not the working
+#
+# Section 5's answers show their working, and only the conclusion is graded: "2026 has 7: no" is graded on
+# "no", "2+0=2, 2+2=4, 4+6=10" on "10", and a bare "6202" on itself. Write `my_conclusion(text)` so that it
+# agrees with the library's `final_answer` on every answer of the test set and on the half-written answers a
+# model can produce (what is after the last separator; the whole text when there is none).
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_conclusion(text):
+    if ": " in text:  # "2026 has 7: no": the conclusion follows the colon
+        return text.rsplit(": ", 1)[1]
+    if "=" in text:  # a running total: the last sum's result
+        return text.rsplit("=", 1)[1]
+    return text
+
+# %%
+def my_conclusion(text):
+    return None  # ← your code here
+
+
+def check_conclusion(answer):
+    texts = [q.answer for q in test.questions] + ["", "7", "2+", "2+0=", "12 has 1:", "1: 2: no", "1+2=3, 3+4=7"]
+    for text in texts:
+        mine, graded = answer(text), final_answer(text)
+        assert mine == graded, f"for {text!r} you give {mine!r}, the grader reads {graded!r}"
+
+
+exercise("Exercise (the conclusion, as the grader reads it)", check_conclusion, my_conclusion, solution_conclusion)
+
+# %% [markdown]
 # **An open experiment:** train an answerer that writes the bare "yes"/"no" with four decoder layers
 # (`python -m crossmodal.train --task questions ...` after editing `questions.answer`), and find out whether
 # the working or the depth made the difference. Our measurements cannot tell: we never ran that pair.
@@ -515,14 +599,17 @@ exercise("Exercise", check_majority, majority_accuracy, solution_majority)
 #   (unseen phrasings, "third" of a three-digit number) tests whether the model learnt the question or the data.
 # - A chat template turns a conversation into tokens the way the ecosystem does; `assistant_masks` says which
 #   tokens the assistant wrote, and the loss counts only those (ignore index -100), as LLaVA does.
-# - Prompted generation prefills the question into the KV cache and writes the answer; a batch of questions of
-#   different lengths gives exactly the answers one at a time gives.
+# - Prompted generation reads the question, then writes the answer; in a batch of questions of different
+#   lengths each row reads its own prompt from position 0 (no padding inside a row, so nothing to mask) and gets
+#   exactly the answer it gets alone.
 # - Some questions cannot be learnt in one step by a small model: written working makes them learnable ("Is
 #   there a 7?" from chance to 98%; the sum from 51% to 85% as a running total), and grading reads the conclusion.
 # - A blind baseline per question kind shows what the question alone gives away; the image adds the rest, and
 #   the answer's attention goes where the question points.
 # - Held out, it fails: asked in a phrasing it never saw, it answers something else. Three phrasings learnt by
-#   heart are not language; real assistants start from a language model pretrained on text.
+#   heart are not language; real assistants start from a language model pretrained on text. Notebook 10 takes
+#   the first step of that recipe: it gives eyes to a language model pretrained on text about numbers, and
+#   measures what of its reading carries over to pictures.
 #
 # **Next:** [09 · Three ways to let text see](09_three_fusions.ipynb) — cross-attention against the two other
 # designs of real multimodal models, a LLaVA-style prefix and Fuyu-style raw patches, trained side by side.

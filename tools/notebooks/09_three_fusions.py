@@ -365,7 +365,7 @@ for size in sizes:
 patches = [(s // 4) ** 2 for s in sizes]
 for name in configs:
     print(f"{name:6s}: " + ", ".join(f"{n} patches {f:,.0f} MFLOP" for n, f in zip(patches, flops[name])))
-fig, ax = plt.subplots(figsize=(5, 3))
+fig, ax = plt.subplots(figsize=(7.5, 4))
 for name in configs:
     ax.plot(patches, flops[name], "o-", label=name)
 ax.set_xlabel("patches"), ax.set_ylabel("MFLOP, one caption's forward"), ax.legend()
@@ -389,16 +389,36 @@ check("a prefix costs over 1.5 times cross-attention at every size, and the gap 
 # ## 8 · The three trained models' maps, for the same image
 #
 # The same viewer serves all three: cross-attention maps, and the prefix models' text-to-image attention
-# renormalised over the 49 patches. One strip per design, every written character with its map (averaged
-# over layers and heads).
+# renormalised over the 49 patches. One row per design, one panel per character of the digit's name (the
+# characters that need the image), each the mean over the design's layers and heads, all on **one colour
+# scale**, so a brighter patch means more weight whichever design drew it.
 
 # %%
 trained = {name: load_fusion(name) for name in FUSIONS}
 image = test_images[0]
-for name, model in trained.items():
-    caption = model.caption(image)
-    print(f"{name} ({model.decoder.image_layers} layers of maps, averaged):")
-    display(viz.plot_caption_strip(caption))
+start = len("This is the number ")  # the first character of the digit's name
+captions = {name: model.caption(image) for name, model in trained.items()}
+for name, caption in captions.items():
+    print(f"{name:6s} ({trained[name].decoder.image_layers} layers of maps, averaged): {caption.text!r}")
+shown = 6  # "seven." for this test image
+maps = {name: viz.caption_maps(c)[start : start + shown] for name, c in captions.items()}  # (6, 7, 7) each
+vmax = max(m.max() for m in maps.values())
+fig, axes = plt.subplots(len(maps), shown, figsize=(2.1 * shown, 2.3 * len(maps)), layout="constrained")
+for row, (name, m) in enumerate(maps.items()):
+    text = captions[name].text[start : start + shown]
+    for col, (ax, ch) in enumerate(zip(axes[row], text)):
+        ax.imshow(viz.overlay(image, m[col], vmax=vmax), interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(f"writing {ch!r}", fontsize=10)
+    axes[row, 0].set_ylabel(name, fontsize=12)
+fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, vmax), viz.CMAP), ax=axes, shrink=0.8,
+             label="attention weight over the 49 patches (mean of layers and heads)")
+plt.show()
+
+# %% [markdown]
+# For this seven, the brightest panels of the cross and prefix designs are the first letter's: "s" is where the
+# digit is decided, and the letters after it follow from the spelling, so their maps are flatter. The raw
+# design, whose decoder also does the encoder's work, spreads its weight over the strokes for every letter.
 
 # %% [markdown]
 # And what renormalising hid: how much of its attention each trained prefix model's text gives the image
@@ -470,6 +490,93 @@ def check_kv_cache(answer):
 
 exercise("Exercise (your formula counts every design's cache)", check_kv_cache, kv_cache_floats,
          solution_kv_cache_floats)
+
+# %% [markdown]
+# ## Exercise — how many pairs each design scores
+#
+# In one forward pass over an image of N patches and T text tokens, every attention layer of the decoder scores
+# each query against each key it may read: section 0's picture is one layer of it. Write
+# `scored_pairs(config, N, T)`: how many (query, key) pairs all the decoder's attention layers read together,
+# counted for one head, for each fusion. The check counts the weights that are not zero in real models' attention
+# (a masked pair gets exactly 0 after the softmax). Then look at what your formula says for N = 576, LLaVA-1.5's
+# image tokens, and a 50-token answer.
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_scored_pairs(config, N, T):
+    d = config.decoder
+    if config.fusion == "cross":  # causal self-attention over the text in every layer, all N patches in the cross layers
+        cross_layers = sum(d.has_cross_attention(i) for i in range(d.depth))
+        return d.depth * T * (T + 1) // 2 + cross_layers * T * N
+    S = N + T  # one causal sequence, the image first, in every layer
+    return d.depth * S * (S + 1) // 2
+
+# %%
+def scored_pairs(config, N, T):
+    return None  # ← your code here
+
+
+def count_scored_pairs(config, N, T):
+    """The pairs a real decoder's attention reads, from its weights (inputs random: only the masks matter)."""
+    torch.manual_seed(0)
+    d = new_captioner(config).eval().decoder
+    cross, dim = config.fusion == "cross", config.decoder.dim
+    x, memory = torch.randn(1, T if cross else N + T, dim), torch.randn(1, N, dim)
+    counted = 0
+    with torch.no_grad():
+        for block in d.blocks:
+            _, weights = block(x, memory if cross else None, need_weights=True, weights_of="self")
+            counted += int((weights[0, 0] > 0).sum())
+            if block.cross_attn is not None:
+                counted += int((block(x, memory, need_weights=True)[1][0, 0] > 0).sum())
+    return counted
+
+
+def check_scored_pairs(answer):
+    for name, config in configs.items():
+        for N, T in [(49, 27), (49, 5), (16, 11)]:
+            mine, counted = answer(config, N, T), count_scored_pairs(config, N, T)
+            assert mine == counted, f"{name}, N={N}, T={T}: you count {mine:,}, its attention reads {counted:,}"
+
+
+if exercise("Exercise (the pairs each design scores)", check_scored_pairs, scored_pairs, solution_scored_pairs):
+    for name, config in configs.items():
+        print(f"{name:7s} N=576, T=50: {scored_pairs(config, 576, 50):,} pairs")
+
+# %% [markdown]
+# ## Exercise — Fuyu's row ends
+#
+# The raw design of section 2 tells the decoder where a patch lies with a learned row and column vector. Fuyu
+# does it differently: after each row of patches it puts a special **newline** token in the sequence, as text
+# has line breaks, so any image shape reads like lines of text. Write `with_row_ends(patch_tokens, grid_w,
+# newline)`: patch tokens (B, N, D) in rows of `grid_w`, and a newline vector (D,), to (B, N + N / grid_w, D)
+# with the newline after every row. The check tries a 7 × 7 grid and a 4 × 16 one (notebook 07's numbers).
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_with_row_ends(patch_tokens, grid_w, newline):
+    B, N, D = patch_tokens.shape
+    rows = patch_tokens.view(B, N // grid_w, grid_w, D)  # (B, rows, grid_w, D)
+    ends = newline.expand(B, N // grid_w, 1, D)  # one newline per row
+    return torch.cat([rows, ends], dim=2).flatten(1, 2)  # (B, rows · (grid_w + 1), D)
+
+# %%
+def with_row_ends(patch_tokens, grid_w, newline):
+    return None  # ← your code here
+
+
+def check_with_row_ends(answer):
+    for grid_h, grid_w in [(7, 7), (4, 16)]:
+        patches = torch.randn(2, grid_h * grid_w, 8)
+        newline = torch.randn(8)
+        out = answer(patches, grid_w, newline)
+        assert tuple(out.shape) == (2, grid_h * (grid_w + 1), 8), f"shape {tuple(out.shape)} for a {grid_h}×{grid_w} grid"
+        lines = out.view(2, grid_h, grid_w + 1, 8)
+        assert torch.equal(lines[:, :, -1], newline.expand(2, grid_h, 8)), "each row should end with the newline"
+        assert torch.equal(lines[:, :, :-1].flatten(1, 2), patches), "the patches should keep their order, row by row"
+
+
+exercise("Exercise (a newline after every row)", check_with_row_ends, with_row_ends, solution_with_row_ends)
 
 # %% [markdown]
 # ## Try it

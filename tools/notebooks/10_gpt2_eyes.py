@@ -243,6 +243,42 @@ def check_zero_gradient(answer):
 exercise("Exercise", check_zero_gradient, my_zero_gradient, solution_zero_gradient)
 
 # %% [markdown]
+# ### Exercise — what one gated layer costs
+#
+# Each gated layer brings its own LayerNorms, a cross-attention (queries `q`, keys and values `kv` in one
+# matrix, an output `proj`, all with biases), a feed-forward of `int(dim * mlp_ratio)` hidden units (two
+# linear maps with biases) and two gates. Write `my_gated_parameters(dim, mlp_ratio)`: how many parameters one
+# `GatedCrossAttentionLayer(dim, num_heads, mlp_ratio)` has, by formula, not by counting a built layer. Then
+# use it: how many would the 3 gated layers of Flamingo-style eyes on the hub's GPT-2 (width 768, 124 million
+# parameters) add, and what share is that?
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_gated_parameters(dim, mlp_ratio=4.0):
+    hidden = int(dim * mlp_ratio)
+    norms = 2 * (2 * dim)  # two LayerNorms: a weight and a bias each
+    attention = (dim * dim + dim) + (dim * 2 * dim + 2 * dim) + (dim * dim + dim)  # q, kv, proj
+    ffn = (dim * hidden + hidden) + (hidden * dim + dim)
+    return norms + attention + ffn + 2  # and the two gates
+
+# %%
+def my_gated_parameters(dim, mlp_ratio=4.0):
+    return None  # ← your code here
+
+
+def check_gated_parameters(answer):
+    for dim, heads, ratio in [(96, 4, 4.0), (64, 4, 2.0), (768, 12, 4.0), (50, 5, 2.5)]:
+        built = sum(p.numel() for p in GatedCrossAttentionLayer(dim, heads, mlp_ratio=ratio).parameters())
+        mine = answer(dim, ratio)
+        assert mine == built, f"dim {dim}, mlp_ratio {ratio}: you count {mine:,}, the layer has {built:,}"
+
+
+if exercise("Exercise (one gated layer's parameters)", check_gated_parameters, my_gated_parameters,
+            solution_gated_parameters):
+    print(f"3 layers on GPT-2: {3 * my_gated_parameters(768):,} parameters, "
+          f"{3 * my_gated_parameters(768) / 124e6:.0%} of its 124 million")
+
+# %% [markdown]
 # ### What a closed gate costs with nothing to protect
 #
 # The same gate in a captioner that learns everything from scratch only delays it: nothing on the image's
@@ -587,6 +623,35 @@ check("the LM inside, called alone, knows exactly the facts the text LM knows", 
       f"{inside:.1%} against {known:.1%}")
 
 # %% [markdown]
+# ### Exercise — how open are the shipped model's gates?
+#
+# The plots of section 4 read each gate through `model.gates()`. Do it yourself for the shipped model `eyes`:
+# find the gated layers inside its GPT-2 (the blocks of `eyes.lm.transformer.h` that carry an `xattn`), and
+# return a tensor (layers, 2) of tanh(α) for each one's attention gate and feed-forward gate. Which of the two
+# opened further, and what would a gate of exactly 0 mean for what the LM reads?
+
+# %% [solution]
+# Solution (collapsed: click to expand)
+def solution_gate_openness(model):
+    layers = [block.xattn for block in model.lm.transformer.h if hasattr(block, "xattn")]  # the FlamingoLayers
+    return torch.stack([torch.tanh(torch.cat([x.attn_gate, x.ffn_gate])) for x in layers]).detach()
+
+# %%
+def my_gate_openness(model):
+    return None  # ← your code here
+
+
+def check_gate_openness(answer):
+    mine = answer(eyes)
+    assert tuple(mine.shape) == (2, 2), f"expected (layers, 2) = (2, 2), got {tuple(mine.shape)}"
+    assert torch.allclose(mine, eyes.gates(), atol=1e-6), "close, but not tanh(α) of each layer's two gates"
+
+
+if exercise("Exercise (the shipped gates, read by hand)", check_gate_openness, my_gate_openness,
+            solution_gate_openness):
+    print(my_gate_openness(eyes).numpy().round(2))
+
+# %% [markdown]
 # ## Try it
 #
 # - **Unfreeze the LM.** Build `Flamingo(lm, encoder, freeze_lm=False, freeze_encoder=True)`, train it on the
@@ -611,6 +676,39 @@ check("the LM inside, called alone, knows exactly the facts the text LM knows", 
 #   at all. Facts it never read after a caption (three and eight) are not worked out.
 # - Level 2 fails: asked about "it" with no caption, the picture does not reach the LM's facts. What an LM read
 #   is usable about an image when the image is first turned into the words the LM knows.
+#
+# ## Looking back over the series, and onward
+#
+# What you built, piece by piece, each proven equal to a reference before it was used:
+#
+# | notebook | you built | what it showed |
+# |---|---|---|
+# | 01 | scaled dot-product attention, heads, masks | the same numbers as PyTorch's SDPA |
+# | 02 | a Vision Transformer | the same outputs as timm's ViT; patches that attend to each other |
+# | 03 | a GPT-style character decoder, a KV cache | the same logits as transformers' GPT-2; cached = uncached |
+# | 04 | cross-attention from text to patches | where each written character may look |
+# | 05 | the MNIST captioner, trained | a digit's caption, read from the image alone |
+# | 06 | attention maps and the drawing pad | where each character looked, live as you draw |
+# | 07 | a reader of whole numbers, its CER and alignment | maps that sweep left to right, one digit per character |
+# | 08 | a chat template, answer-only loss, batched prompts | questions answered about the same picture; phrasings learnt by heart |
+# | 09 | prefix and raw-patch fusion | three designs on one budget, and what each costs per image token |
+# | 10 | gated cross-attention in a frozen LM | a language model given eyes without forgetting its text |
+#
+# The open question the last two notebooks leave is the one real systems answer with scale: notebook 08's
+# answerer understood only its own phrasings, and this one turned a picture into words the LM knew but did not
+# reason about it. What real systems add:
+#
+# - **A language model pretrained on far more text**, then a little visual instruction data: LLaVA
+#   ([Liu et al. 2023](https://arxiv.org/abs/2304.08485); [LLaVA-1.5](https://arxiv.org/abs/2310.03744)) trains a
+#   projector, then the LM, on conversations about images, and what the LM can do in text it can then do about
+#   an image.
+# - **Better eyes**: a vision encoder pretrained on image-text pairs, CLIP or SigLIP
+#   ([Zhai et al. 2023](https://arxiv.org/abs/2303.15343)), instead of one trained on ten digits.
+# - **Images of any size**: tiles and a thumbnail (LLaVA-NeXT, NVLM: [Dai et al. 2024](https://arxiv.org/abs/2409.11402)),
+#   or positions that follow the image's own grid (Qwen2-VL: [Wang et al. 2024](https://arxiv.org/abs/2409.12191)),
+#   and fewer tokens per image (Idefics2's resampler: [Laurençon et al. 2024](https://arxiv.org/abs/2405.02246)).
+# - **A small codebase to read next**: Hugging Face's [nanoVLM](https://huggingface.co/blog/nanovlm) puts a
+#   SigLIP encoder and a small pretrained LM together with the prefix design of notebook 09, in a few hundred lines.
 #
 # ## References
 #

@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+import torch
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
@@ -82,16 +83,33 @@ except ImportError:
                           "then restart the kernel.") from None"""
 
 
-def cells(source):
-    """The notebook's cells: the source's, with the Colab badge and the install cell added at the top."""
+def running_time(seconds, capability):
+    """The line under a notebook's title that says how long it takes, from the build's own measurement."""
+    minutes = round(seconds / 60)
+    cpu = {"AVX512": "AVX-512", "AVX2": "AVX2"}.get(capability, capability)
+    took = "in under a minute" if minutes < 1 else f"in about {minutes} minute{'s' * (minutes != 1)}"
+    return (f"*Runs top to bottom {took} on a 2-core CPU, no GPU needed "
+            f"({seconds:.0f} s when it was stored, on an {cpu} CPU; an older CPU may take up to twice as long).*")
+
+
+def cells(source, timing=None):
+    """The notebook's cells: the source's, with the Colab badge and the install cell added at the top, and the
+    running-time line under the title when it is known (`timing`, from running_time)."""
     parsed, repo = parse(source.read_text()), repository_url()
     if not parsed or parsed[0][0] != "markdown":
         raise ValueError(f"{source.name}: the first cell should be markdown (the notebook's title)")
     owner_name = repo.removeprefix("https://github.com/")
     badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
              f"(https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/{source.stem}.ipynb)")
-    title = ("markdown", f"{badge}\n\n{parsed[0][1]}")
+    heading, _, rest = parsed[0][1].partition("\n")
+    title = ("markdown", f"{badge}\n\n{heading}\n\n{timing}\n{rest}" if timing else f"{badge}\n\n{parsed[0][1]}")
     return [title, ("code", install_cell(repo)), *parsed[1:]]
+
+
+def stored_cells(source, stored):
+    """The cells `source` builds, with the running time the stored notebook measured when it was built."""
+    built = stored.metadata.get("crossmodal", {})
+    return cells(source, running_time(built["build_seconds"], built["cpu"]) if built else None)
 
 
 def notebook(cells):
@@ -121,6 +139,8 @@ def build(source):
         nbformat.write(nb, target)  # keep what ran, to look at the failing cell
         raise
     seconds = time.perf_counter() - start
+    nb.metadata["crossmodal"] = {"build_seconds": round(seconds), "cpu": torch.backends.cpu.get_cpu_capability()}
+    nb.cells[0].source = cells(source, running_time(seconds, nb.metadata["crossmodal"]["cpu"]))[0][1]
     slow = []
     for cell in nb.cells:  # report the slow cells, then drop the timestamps (they would change every build)
         stamps = cell.metadata.pop("execution", None)
@@ -140,7 +160,7 @@ def update_prose(source):
     """
     target = NOTEBOOKS / f"{source.stem}.ipynb"
     stored = nbformat.read(target, as_version=4)
-    wanted = cells(source)
+    wanted = stored_cells(source, stored)
     kinds = [("markdown" if kind == "markdown" else "code") for kind, _ in wanted]
     if kinds != [cell.cell_type for cell in stored.cells] or any(
             cell.source != text for cell, (kind, text) in zip(stored.cells, wanted) if kind != "markdown"):
