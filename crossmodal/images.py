@@ -141,9 +141,6 @@ def _pixels(image):
         raise TypeError(f"expected pixels of real numbers, got a numpy array of {image.dtype}")
     if isinstance(image, np.ndarray) and not image.flags.writeable:  # np.asarray(a PIL image): torch would warn
         image = image.copy()
-    if isinstance(image, np.ndarray) and image.dtype == np.uint16:  # torch has no arithmetic on uint16
-        image = image.astype(np.int32)
-        return torch.as_tensor(image).float() / 65535
     x = torch.as_tensor(image)
     if x.is_complex():
         raise TypeError(f"expected pixels of real numbers, got {x.dtype}")

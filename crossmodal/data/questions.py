@@ -181,9 +181,17 @@ def accuracy_by_kind(questions, answers):
     return result
 
 
-def asked_digit(number, question):
-    """Which digit of `number` a position question asks about (0 = the first), from its ordinal word."""
+def asked_ordinal(question):
+    """The digit a question names by its ordinal word (0 = "first"): None for "last", or for a question naming none."""
     words = question.lower().replace("?", " ").replace(".", " ").split()
     if "last" in words:
-        return len(number) - 1
-    return next(ORDINALS.index(w) for w in words if w in ORDINALS)
+        return None
+    return next((ORDINALS.index(w) for w in words if w in ORDINALS), None)
+
+
+def asked_digit(number, question):
+    """Which digit of `number` a position question asks about (0 = the first), from its ordinal word."""
+    k = asked_ordinal(question)
+    if k is None and "last" not in question.lower():
+        raise ValueError(f"{question!r} asks about no digit by position")
+    return len(number) - 1 if k is None else k

@@ -156,7 +156,6 @@ def check_config(config):
                          "piece of the image")
     if v.stem not in ("patch", "conv"):
         raise ValueError(f"vision.stem must be 'patch' or 'conv', got {v.stem!r}")
-    ph, pw = pair(v.patch_size)
     if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
         raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
                          f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")

@@ -13,7 +13,7 @@ import time
 import ipywidgets as widgets
 import traitlets
 
-from ..data.questions import ORDINALS, PHRASINGS, final_answer
+from ..data.questions import ORDINALS, PHRASINGS, asked_ordinal, final_answer
 from ..images import BlankImageError
 from ..nn.model import Generation
 from ..tasks.questions import answer_with_maps
@@ -22,20 +22,14 @@ from .drawing_pad import DrawingPad, Unreadable
 from .static import StaticFallback
 
 FIRST_QUESTION = "What is the second digit?"
+PROMPT = "Write a number of up to four digits: the answer to the question appears when you lift the pen."
 SHOWN, SHOWN_SCALE, SHOWN_PER_ROW = 8, 2, 2  # the answer's strip: its last 8 characters, 2 to a row, 2× the input
-
-
-def asked_position(question):
-    """Which digit a question asks for (0 = the first), from its ordinal word; None for "last" or another kind."""
-    words = question.lower().replace("?", " ").replace(".", " ").split()
-    return next((ORDINALS.index(w) for w in words if w in ORDINALS), None)
 
 
 def digit_count(model, image):
     """How many digits the answerer sees in `image`, asked in one of its own phrasings; None if it answers oddly."""
     answer = model.generate_text(image, PHRASINGS["count"][0], with_maps=False)[0].text
     return int(answer) if answer.isdigit() else None
-PROMPT = "Write a number of up to four digits: the answer to the question appears when you lift the pen."
 
 
 class QuestionPad(DrawingPad):
@@ -71,7 +65,7 @@ class QuestionPad(DrawingPad):
 
     def _check_fits(self, seen):
         """A question about the k-th digit of a number with fewer digits gets a sentence, not a made-up digit."""
-        k = asked_position(self.question)
+        k = asked_ordinal(self.question)
         if k is None:
             return
         count = digit_count(self.model, seen)
@@ -131,7 +125,7 @@ class AskThePicture(StaticFallback, widgets.VBox):
 
     def _first_fitting(self, images, question, looked_at=50):
         """The first of the images (of the first `looked_at`) that the question fits, or 0."""
-        k = asked_position(question)
+        k = asked_ordinal(question)
         if k is None:
             return 0
         for i in range(min(len(images), looked_at)):
