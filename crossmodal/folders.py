@@ -18,9 +18,10 @@ from pathlib import Path
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 OPTIMIZER, TRAINER_STATE, RECORD = "optimizer.safetensors", "trainer_state.json", "training.json"
+STEPPED = "stepped.safetensors"  # with a weight average: the stepped weights (model.safetensors holds the average)
 # the files crossmodal writes as a set; anything else in a checkpoint folder is the user's and is kept
 OWN_FILES = {WEIGHTS, CONFIG, TOKENIZER, "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-             "generation_config.json", OPTIMIZER, TRAINER_STATE, RECORD}
+             "generation_config.json", OPTIMIZER, STEPPED, TRAINER_STATE, RECORD}
 
 
 def _siblings(folder):

@@ -50,6 +50,10 @@ def parser_for(task):
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
+    p.add_argument("--compile", action="store_true", help="compile the training step with torch.compile (worth it "
+                   "on a GPU and for long runs; compiling takes a minute)")
+    p.add_argument("--bf16", action="store_true", help="the forward pass in bfloat16 (torch.autocast): for GPUs and "
+                   "CPUs that multiply bf16 natively; the weights stay float32")
     p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="also evaluate every STEPS steps, not only after each epoch")
     p.add_argument("--init-from", default=None, metavar="FOLDER",
@@ -89,7 +93,7 @@ def main(argv=None):
         with RunLock(args.out) if processes.main else nullcontext():
             history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
                             loss=task.loss, tokenizer=tokenizer, run=run, processes=processes,
-                            callbacks=task.callbacks(model))
+                            callbacks=task.callbacks(model), compile=args.compile, bf16=args.bf16)
             if processes.main:
                 record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
                 for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):

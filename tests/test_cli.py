@@ -136,7 +136,9 @@ def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monke
 @pytest.mark.parametrize("flags, message", [
     (["--device", "tpu"], "device must be one of auto, cpu, cuda, mps"),
     (["--eval-every", "0"], "--eval-every must be 1 or more"),
-    (["--vision.patch-size", "7"], "needs a square patch_size of 2, 4, 8"),
+    (["--vision.patch-size", "1"], "needs a square patch_size of 2 or more"),
+    (["--vision.stem", "patch", "--vision.stem-channels", "8"], "above 0 only with vision.stem 'conv'"),
+    (["--betas", "0.9,1.0"], "betas (--betas) must be two numbers from 0 up to"), (["--ema", "1"], "ema (--ema)"),
     (["--vision.stem", "hexagons"], "vision.stem must be 'patch' or 'conv'"),
     (["--label-smoothing", "1.0"], "label_smoothing (--label-smoothing) must be from 0 up to"),
 ])

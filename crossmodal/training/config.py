@@ -19,12 +19,16 @@ class TrainConfig:
     batch_size: int = 128  # examples per optimizer step (over every process, when torchrun starts several)
     lr: float = 5e-3  # peak learning rate, reached after the warm-up
     weight_decay: float = 0.05  # AdamW's decay of the weight matrices (see param_groups)
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW's decay rates of its moving averages of gradients and squares
     warmup_steps: int = 200  # steps of linear warm-up from 0 to lr
     min_lr_ratio: float = 0.05  # cosine decays to lr × this
     grad_clip: float = 1.0  # largest gradient norm; a larger gradient is scaled down to it
     augment: bool = True  # small random rotations, scalings and shifts of the training images
     augment_strokes: bool = True  # also make some images' strokes thicker, thinner or blurred (see augment.py)
     label_smoothing: float = 0.0  # share of each target's probability spread over the whole vocabulary
+    # decay of a moving average of the weights, which is what is evaluated, saved and handed back (averaging.py);
+    # 0: none, the weights as stepped. 0.99 averages over about the last 100 steps
+    ema: float = 0.0
     seed: int = 0  # data order and augmentation (and, from the command line, the initial weights)
     save_every: int = 500  # steps between checkpoints (and one after every epoch's evaluation)
 
@@ -32,7 +36,7 @@ class TrainConfig:
         """Raise ValueError naming the first setting that cannot train."""
         check_types(self)
         finite = {name: getattr(self, name) for name in ("lr", "weight_decay", "min_lr_ratio", "grad_clip",
-                                                          "label_smoothing")}
+                                                          "label_smoothing", "ema")}
         for name, value in finite.items():
             if not math.isfinite(value):
                 raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a finite number, got {value!r}")
@@ -43,6 +47,8 @@ class TrainConfig:
                  "warmup_steps": (self.warmup_steps >= 0, "0 or more"), "grad_clip": (self.grad_clip > 0, "above 0"),
                  "min_lr_ratio": (0 <= self.min_lr_ratio <= 1, "from 0 to 1"),
                  "label_smoothing": (0 <= self.label_smoothing < 1, "from 0 up to (not including) 1"),
+                 "betas": (all(0 <= b < 1 for b in self.betas), "two numbers from 0 up to (not including) 1"),
+                 "ema": (0 <= self.ema < 1, "from 0 (no average) up to (not including) 1"),
                  "seed": (0 <= self.seed < 1 << 63, "a whole number from 0 to 2**63 - 1"),
                  "save_every": (self.save_every >= 1, "1 or more")}
         for name, (ok, expected) in rules.items():
