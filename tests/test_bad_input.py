@@ -48,10 +48,14 @@ def test_blank_drawing_is_refused():
         preprocess_drawing(np.full((200, 300), 255, dtype=np.uint8))
 
 
-def test_missing_data_names_the_variable(tmp_path, monkeypatch):
+def test_missing_data_names_the_variable_and_leaves_no_empty_folders(tmp_path, monkeypatch):
     monkeypatch.setattr("torchvision.datasets.MNIST.mirrors", ["http://127.0.0.1:9/"])  # no network, fast
     with pytest.raises(RuntimeError, match="CROSSMODAL_DATA"):
         load_mnist(train=False, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the folder given is kept, without an empty MNIST/raw/ in it
+    with pytest.raises(RuntimeError, match="CROSSMODAL_DATA"):
+        load_mnist(train=False, root=tmp_path / "cache" / "crossmodal")  # as ~/.cache/crossmodal on a new account
+    assert list(tmp_path.iterdir()) == []  # none of the folders the download made for itself
 
 
 def test_missing_checkpoint(tmp_path):
