@@ -175,6 +175,15 @@ def test_learning_rate_schedule():
     assert cfg.lr_at(99, 100) == pytest.approx(1e-4, rel=0.01)
 
 
+def test_a_run_shorter_than_four_warm_ups_warms_up_for_a_quarter_of_it():
+    """`--steps 30` with the default warm-up of 200: the rate still reaches its peak (at step 7) and decays."""
+    cfg = TrainConfig(lr=1e-3, warmup_steps=200, min_lr_ratio=0.1)
+    rates = [cfg.lr_at(s, 30) for s in range(30)]
+    assert max(rates) == pytest.approx(1e-3) and rates.index(max(rates)) == 6
+    assert rates[-1] == pytest.approx(1e-4, rel=0.05)
+    assert cfg.lr_at(199, 1000) == pytest.approx(1e-3)  # long enough: the warm-up asked for
+
+
 KILLED_WHILE_SAVING = """
 import os, sys, pathlib, torch
 import safetensors.torch

@@ -1,7 +1,7 @@
 """The trainer's knobs (`TrainConfig`), its learning-rate schedule, and which parameters weight decay pulls on.
 
-Every task trains with these; a task starts from its own defaults (tasks/: the captioner's are the ones
-below), and every field is a command-line flag (flags.py).
+Every task trains with these; a task starts from its own defaults (its Task's train_config, e.g. tasks/captions.py's
+RECIPE, chosen by the time-to-accuracy table), and every field is a command-line flag (flags.py).
 """
 
 import math
@@ -20,7 +20,7 @@ class TrainConfig:
     lr: float = 5e-3  # peak learning rate, reached after the warm-up
     weight_decay: float = 0.05  # AdamW's decay of the weight matrices (see param_groups)
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW's decay rates of its moving averages of gradients and squares
-    warmup_steps: int = 200  # steps of linear warm-up from 0 to lr
+    warmup_steps: int = 200  # steps of linear warm-up from 0 to lr (at most a quarter of a shorter run's steps)
     min_lr_ratio: float = 0.05  # cosine decays to lr × this
     grad_clip: float = 1.0  # largest gradient norm; a larger gradient is scaled down to it
     augment: bool = True  # small random rotations, scalings and shifts of the training images
@@ -60,10 +60,15 @@ class TrainConfig:
         return self.steps or self.epochs * steps_per_epoch
 
     def lr_at(self, step, total_steps):
-        """Linear warm-up to lr over warmup_steps, then a cosine down to lr × min_lr_ratio at the last step."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
+        """Linear warm-up to lr over warmup_steps, then a cosine down to lr × min_lr_ratio at the last step.
+
+        A run shorter than 4 × warmup_steps warms up for a quarter of its steps instead, so that a short run
+        (`--steps 30`) still reaches its peak learning rate and decays from it.
+        """
+        warmup = min(self.warmup_steps, total_steps // 4)
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
         return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 

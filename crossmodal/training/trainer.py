@@ -2,8 +2,7 @@
 
     history = train(model, TrainConfig(epochs=2), stream, test_set)
 
-Each step: the stream's next Batch (streams.py; made in a thread beside the step before it, prefetch.py), the
-learning rate of the schedule (warm-up, then cosine), the task's loss (loss.py: a sum over counted positions and
+Each step: the stream's next Batch (streams.py), the learning rate of the schedule (warm-up, then cosine), the task's loss (loss.py: a sum over counted positions and
 their count), backward, gradient clipping, AdamW, and, with cfg.ema, the moving average of the weights
 (averaging.py), which is then what is evaluated, saved and handed back. The test set is evaluated after every
 epoch (and every `eval_every` steps), a checkpoint saved every cfg.save_every steps and after each evaluation
@@ -22,7 +21,6 @@ from .averaging import WeightAverage
 from .config import param_groups
 from .distributed import Processes
 from .loss import vision_language_loss
-from .prefetch import prefetched
 from .state import load_state, save_state
 
 
@@ -103,7 +101,7 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
     clock = time.perf_counter()
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
-        for batch in prefetched(stream.batches(epoch, cfg.batch_size, cfg.seed, skip)):  # the next made beside
+        for batch in stream.batches(epoch, cfg.batch_size, cfg.seed, skip):
             batch = processes.shard(batch).to(device)  # this process's rows of the global batch
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)

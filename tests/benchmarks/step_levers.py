@@ -8,16 +8,18 @@
 Levers: AdamW's implementation (a loop over tensors, foreach, fused), the attention (PyTorch's fused SDPA or the
 written-out softmax), torch.compile of the model, bf16 autocast (where the CPU has native bf16), channels-last
 memory for the convolutional stem, one thread against two; and the data side: how long the task's stream takes
-to make a batch, as a share of a step, and a step with the next batch made beside it (training/prefetch.py).
+to make a batch, as a share of a step, and a step with the next batch made in a thread beside it.
 Each row is the median of --steps timed steps after a warm-up; compare rows of one run only.
 """
 
 import argparse
 import contextlib
 import os
+import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -25,7 +27,6 @@ import torch
 from crossmodal.nn.attention import set_fused_attention
 from crossmodal.tasks import get_task
 from crossmodal.training import param_groups
-from crossmodal.training.prefetch import prefetched
 
 LOWER = {"AVX512": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
          "AVX2": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
@@ -71,12 +72,12 @@ def time_steps(task, cfg, batches, steps, optimizer="for-loop", fused_attention=
     return statistics.median(times[5:])
 
 
-def time_data(stream, cfg, steps, step=None, prefetch=False):
+def time_data(stream, cfg, steps, step=None, beside=False):
     """Median seconds between batches: making one alone, or (step: a function of a batch) a training step with its
-    batch, made before it or (prefetch) beside the step before, as the trainer does (prefetch.py)."""
+    batch, made before it or (beside) in a thread while the step before runs."""
     times, start = [], time.perf_counter()
     source = stream.batches(0, cfg.batch_size, cfg.seed)
-    for i, batch in enumerate(prefetched(source) if prefetch else source):
+    for i, batch in enumerate(made_beside(source) if beside else source):
         if step:
             step(batch)
         now = time.perf_counter()
@@ -85,6 +86,15 @@ def time_data(stream, cfg, steps, step=None, prefetch=False):
         if i == steps:
             break
     return statistics.median(times[1:])
+
+
+def made_beside(batches):
+    """The batches of an iterator, each made in a thread while the one before is used (one ahead)."""
+    made = queue.Queue(maxsize=1)
+    worker = threading.Thread(target=lambda: [made.put(b) for b in batches] + [made.put(None)], daemon=True)
+    worker.start()
+    while (batch := made.get()) is not None:
+        yield batch
 
 
 def main():
