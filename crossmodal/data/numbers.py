@@ -223,12 +223,13 @@ def _test_numbers(max_digits, count):
     return make_numbers(images, labels, count, torch.Generator().manual_seed(TEST_SEED), max_digits, lengths)
 
 
-def pose_digits(digits, generator):
-    """Each digit of (n, 28, 28) uint8 turned, scaled and shifted a little at random (augment.augment), as bytes.
+def pose_digits(digits, generator, elastic=0.0):
+    """Each digit of (n, 28, 28) uint8 turned, scaled and shifted a little at random (augment.augment), as bytes;
+    elastic > 0: also warped smoothly, this strong.
 
     Per digit, not per canvas: one writer slants each digit differently. Floating point, so unlike
     the rest of this file the bytes may differ in rare pixels from one processor to the next.
     """
     x = torch.from_numpy(digits).unsqueeze(1).float() / 255  # (n, 1, 28, 28)
-    moved = augment(x, generator)
+    moved = augment(x, generator, elastic=elastic)
     return (moved[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()

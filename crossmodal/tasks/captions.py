@@ -48,10 +48,10 @@ class CaptionBatches:
     images, labels: MNIST's (load_mnist(train=True)), kept on `device` (a GPU reads them without copies).
     """
 
-    def __init__(self, images, labels, tokenizer, augment=True, strokes=True, device="cpu"):
+    def __init__(self, images, labels, tokenizer, augment=True, strokes=True, device="cpu", elastic=0.0):
         self.images, self.labels = images.to(device), labels.to(device)
         self.captions = caption_tokens(tokenizer).to(device)  # (10, L)
-        self.augment, self.strokes, self.pad_id = augment, strokes, tokenizer.pad_token_id
+        self.augment, self.strokes, self.elastic, self.pad_id = augment, strokes, elastic, tokenizer.pad_token_id
 
     def steps_per_epoch(self, batch_size):
         return math.ceil(len(self.labels) / batch_size)
@@ -65,7 +65,8 @@ class CaptionBatches:
                 continue
             if self.augment:
                 step = epoch * steps + i
-                x = augment(x, generator=torch.Generator().manual_seed(seed * 1_000_003 + step), strokes=self.strokes)
+                x = augment(x, generator=torch.Generator().manual_seed(seed * 1_000_003 + step), strokes=self.strokes,
+                            elastic=self.elastic)
             yield next_token_batch(x, self.captions[y], self.pad_id)
 
 
@@ -123,7 +124,8 @@ def _new_model(config, options):
 
 def _data(model, tokenizer, cfg, options, device):
     images, labels = load_mnist(train=True)
-    stream = CaptionBatches(images, labels, tokenizer, cfg.augment, cfg.augment and cfg.augment_strokes, device)
+    stream = CaptionBatches(images, labels, tokenizer, cfg.augment, cfg.augment and cfg.augment_strokes, device,
+                            cfg.augment_elastic if cfg.augment else 0.0)
     return stream, CaptionTest()
 
 

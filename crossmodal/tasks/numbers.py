@@ -55,10 +55,10 @@ class NumberBatches:
     """
 
     def __init__(self, images, labels, tokenizer, max_digits=4, strings_per_epoch=60_000, augment=False,
-                 strokes=False):
+                 strokes=False, elastic=0.0):
         self.images, self.labels, self.tokenizer = as_bytes(images), labels, tokenizer
         self.max_digits, self.strings_per_epoch = max_digits, strings_per_epoch
-        self.augment, self.strokes = augment, strokes
+        self.augment, self.strokes, self.elastic = augment, strokes, elastic
 
     def steps_per_epoch(self, batch_size):
         return -(-self.strings_per_epoch // batch_size)
@@ -78,8 +78,8 @@ class NumberBatches:
         (for whatever else the batch draws, as questions.QuestionBatches does)."""
         count = min(batch_size, self.strings_per_epoch - i * batch_size)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + i)
-        numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits,
-                               transform=pose_digits if self.augment else None)
+        pose = (lambda digits, g: pose_digits(digits, g, self.elastic)) if self.augment else None
+        numbers = make_numbers(self.images, self.labels, count, generator, self.max_digits, transform=pose)
         images = numbers.images.float() / 255
         return (vary_strokes(images, generator) if self.strokes else images), numbers.texts, generator
 
@@ -190,7 +190,8 @@ def _new_model(config, options):
 
 def _data(model, tokenizer, cfg, options, device):
     images, labels = load_mnist(train=True)
-    stream = NumberBatches(images, labels, tokenizer, augment=cfg.augment, strokes=cfg.augment and cfg.augment_strokes)
+    stream = NumberBatches(images, labels, tokenizer, augment=cfg.augment, strokes=cfg.augment and cfg.augment_strokes,
+                           elastic=cfg.augment_elastic)
     return stream, ReadingTest()
 
 

@@ -142,7 +142,7 @@ def _new_model(config, options):
 def _data(model, tokenizer, cfg, options, device):
     images, labels = load_mnist(train=True)
     stream = QuestionBatches(images, labels, tokenizer, kinds=options.kinds(), augment=cfg.augment,
-                             strokes=cfg.augment and cfg.augment_strokes)
+                             strokes=cfg.augment and cfg.augment_strokes, elastic=cfg.augment_elastic)
     return stream, QuestionTest()
 
 

@@ -25,6 +25,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # largest gradient norm; a larger gradient is scaled down to it
     augment: bool = True  # small random rotations, scalings and shifts of the training images
     augment_strokes: bool = True  # also make some images' strokes thicker, thinner or blurred (see augment.py)
+    augment_elastic: float = 0.0  # also warp each digit smoothly at random, this strong (Simard et al. 2003: 34; 0: no)
     label_smoothing: float = 0.0  # share of each target's probability spread over the whole vocabulary
     # decay of a moving average of the weights, which is what is evaluated, saved and handed back (averaging.py);
     # 0: none, the weights as stepped. 0.99 averages over about the last 100 steps
@@ -36,7 +37,7 @@ class TrainConfig:
         """Raise ValueError naming the first setting that cannot train."""
         check_types(self)
         finite = {name: getattr(self, name) for name in ("lr", "weight_decay", "min_lr_ratio", "grad_clip",
-                                                          "label_smoothing", "ema")}
+                                                          "label_smoothing", "ema", "augment_elastic")}
         for name, value in finite.items():
             if not math.isfinite(value):
                 raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a finite number, got {value!r}")
@@ -49,6 +50,7 @@ class TrainConfig:
                  "label_smoothing": (0 <= self.label_smoothing < 1, "from 0 up to (not including) 1"),
                  "betas": (all(0 <= b < 1 for b in self.betas), "two numbers from 0 up to (not including) 1"),
                  "ema": (0 <= self.ema < 1, "from 0 (no average) up to (not including) 1"),
+                 "augment_elastic": (0 <= self.augment_elastic <= 100, "from 0 (none) to 100"),
                  "seed": (0 <= self.seed < 1 << 63, "a whole number from 0 to 2**63 - 1"),
                  "save_every": (self.save_every >= 1, "1 or more")}
         for name, (ok, expected) in rules.items():

@@ -2,12 +2,12 @@
 
     history = train(model, TrainConfig(epochs=2), stream, test_set)
 
-Each step: the stream's next Batch (streams.py), the learning rate of the schedule (warm-up, then cosine), the task's loss (loss.py: a sum over counted positions and
-their count), backward, gradient clipping, AdamW, and, with cfg.ema, the moving average of the weights
-(averaging.py), which is then what is evaluated, saved and handed back. The test set is evaluated after every
-epoch (and every `eval_every` steps), a checkpoint saved every cfg.save_every steps and after each evaluation
-(state.py), and `resume` continues from one step for step.
-Under torchrun the same loop runs data-parallel (distributed.py). A loss that is not finite stops the run with
+Each step: the stream's next Batch (streams.py), the learning rate of the schedule (warm-up, then cosine), the
+task's loss (loss.py: a sum over counted positions and their count), backward, gradient clipping, AdamW, and,
+with cfg.ema, the moving average of the weights (averaging.py), which is then what is evaluated, saved and handed
+back. The test set is evaluated after every epoch (and every `eval_every` steps), a checkpoint saved every
+cfg.save_every steps and after each evaluation (state.py), and `resume` continues from one step for step. Under
+torchrun the same loop runs data-parallel (distributed.py). A loss that is not finite stops the run with
 one sentence, and the last checkpoint written is kept.
 """
 
