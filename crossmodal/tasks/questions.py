@@ -147,5 +147,6 @@ def _data(model, tokenizer, cfg, options, device):
 
 
 TASK = Task("questions", "answer questions about handwritten numbers: 'Add up the digits.' -> '10'",
-            answerer_config, _new_model, _data, TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=100),
+            answerer_config, _new_model, _data,
+            TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=100, label_smoothing=0.1, ema=0.999),
             QuestionOptions)
