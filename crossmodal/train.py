@@ -129,6 +129,8 @@ def settings(task, args):
     base_model = task.model_config()
     values = {**given(args, task.train_config), **(given(args, base_model) if base_model is not None else {})}
     option_values = given(args, task.options()) if task.options is not None else {}
+    if values.get("vision.stem") == "patch" and "vision.stem_channels" not in values:
+        values["vision.stem_channels"] = 0  # the full-resolution convolution belongs to the conv stem the task chose
     if values.get("steps") == 0:  # 0 is TrainConfig's "train by epochs", which is not what `--steps 0` asks for
         raise ValueError("--steps 0 trains nothing: give 1 or more, or leave --steps out to train for --epochs")
     model_flags = [k for k in values if base_model is not None and k in flatten(base_model)]

@@ -30,6 +30,8 @@ def test_results_quote_each_shipped_models_parameters():
     captioner = parameters(pretrained.load_captioner())
     assert quoted(r"shipped checkpoint size \| [\d.]+ MB \(([\d,]+) parameters\)") == [captioner]
     assert quoted(r"The captioner shipped now has ([\d,]+) parameters") == [captioner]
+    assert quoted(r"wide-captioner checkpoint size [\d.]+ MB \(([\d,]+) parameters\)") == [
+        parameters(pretrained.load_wide_captioner())]
     assert quoted(r"reader checkpoint size \| [\d.]+ MB \(([\d,]+) parameters") == [
         parameters(pretrained.load_reader())]
     assert quoted(r"answerer checkpoint size \| [\d.]+ MB \(([\d,]+) parameters") == [

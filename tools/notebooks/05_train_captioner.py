@@ -23,7 +23,7 @@
 # - beam search, by hand, equal to the library's; against greedy decoding; and what the sampling temperature does;
 # - how far one pass over the training set gets, next to a blind captioner and the shipped checkpoint.
 #
-# It runs top to bottom in about four minutes on a 2-core laptop CPU, most of it training two captioners.
+# Most of its running time (stated at the top) is the training of your captioner and of a blind one.
 
 # %%
 %matplotlib inline
