@@ -2,7 +2,7 @@
 # # 02 · The Vision Transformer
 #
 # Attention works on sequences. An image is not a sequence — until we cut it into patches. The Vision
-# Transformer (ViT; Dosovitskiy et al., 2020) does exactly that: slice the image into squares, turn each
+# Transformer (ViT; Dosovitskiy et al., 2021) does exactly that: slice the image into squares, turn each
 # square into a vector, tell each vector where it came from, and let attention do the rest. This is the
 # captioner's eye: the patch vectors it produces are what the text decoder will look at in notebook 04.
 
@@ -13,9 +13,11 @@
 # - how a 28×28 digit becomes a sequence of 49 patches, and why the patch embedding is one strided `Conv2d`;
 # - why attention alone cannot tell where a patch is, and how learned position embeddings fix that;
 # - the pre-norm encoder block, and a ViT assembled from it;
-# - to train a small ViT on MNIST on a CPU, past 95% test accuracy in two epochs (under two minutes on two cores);
+# - to train a small ViT on MNIST on a CPU, past 95% test accuracy in two epochs (the cell after training says
+#   how long it took);
 # - what the position embeddings learned: the image's 2-D layout, discovered from data;
-# - proof: our ViT equals `crossmodal.VisionTransformer`, which equals timm's `VisionTransformer`.
+# - proof: our ViT equals `crossmodal.VisionTransformer`, which equals timm's `VisionTransformer`;
+# - fixed 2-D sine-cosine position embeddings, which you write and check against timm's (an exercise).
 
 # %%
 %matplotlib inline
@@ -395,40 +397,67 @@ def check_patchify(answer):
         assert torch.allclose(mine, expected, atol=1e-6), f"p={p}: right shape, but patches or pixels are out of order"
 
 
-exercise("Exercise 1", check_patchify, my_patchify, solution_patchify)
+attempted = exercise("Exercise 1", check_patchify, my_patchify, solution_patchify)
 
 # %% [markdown]
-# ### Exercise 2 — a ViT without position embeddings
+# ### Exercise 2 — fixed 2-D position embeddings
 #
-# Take a ViT whose position embeddings are zero. Shuffle the patches of an image (one permutation for
-# the whole sequence), feed both versions, and compare the logits. Predict first: do they change?
-# Set `my_prediction` to `True` (the logits change) or `False` (they stay the same); the check then runs
-# the experiment. (Shuffling the embedded patches is the same as shuffling the image's patches: each patch
-# is embedded on its own.)
+# Learned position embeddings are one choice. The simple ViT of Beyer, Zhai and Kolesnikov (2022, in the
+# references) and MAE use **fixed** ones instead, with no parameters at all: sines and cosines of the patch's
+# row and column, at several frequencies, as the original Transformer did for the positions of words. Write
+# `my_sincos_2d(grid_h, grid_w, dim)`: the (grid_h · grid_w, dim) embeddings of a grid's positions in reading
+# order. For the patch at row r and column c the vector is four parts of dim / 4 numbers each,
+#
+# $$[\ \sin(r\,\omega),\ \sin(c\,\omega),\ \cos(r\,\omega),\ \cos(c\,\omega)\ ], \qquad
+# \omega_k = 10000^{-k / (\text{dim}/4)},\ k = 0 \dots \text{dim}/4 - 1,$$
+#
+# low frequencies telling far positions apart, high ones near ones. The check compares yours with timm's
+# `build_sincos2d_pos_embed` (the layout timm's ViTs use) on square and oblong grids.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
-solution_prediction = False  # attention is permutation-equivariant and the mean is order-blind
+def solution_sincos_2d(grid_h, grid_w, dim):
+    omega = 10000.0 ** -(torch.arange(dim // 4) / (dim // 4))  # (dim / 4,) frequencies
+    rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")  # row and column of each
+    r = rows.flatten()[:, None] * omega  # (N, dim / 4), positions in reading order
+    c = cols.flatten()[:, None] * omega
+    return torch.cat([r.sin(), c.sin(), r.cos(), c.cos()], dim=1)  # (N, dim)
 
 # %%
-my_prediction = None  # ← True or False
-
-torch.manual_seed(0)
-bag = ViT()
-with torch.no_grad():
-    bag.pos_embed.zero_()
-    tokens = bag.patch_embed(test_images[:4])  # (4, 49, dim)
-    perm = torch.randperm(49)
-    logits = bag.head(bag.norm(bag.blocks(tokens)).mean(dim=1))
-    logits_shuffled = bag.head(bag.norm(bag.blocks(tokens[:, perm])).mean(dim=1))
-changed = not torch.allclose(logits, logits_shuffled, atol=1e-5)
+def my_sincos_2d(grid_h, grid_w, dim):
+    return None  # ← your code here
 
 
-def check_prediction(answer):
-    assert answer == changed, "not what happens: print `changed`, and think about what attention knows of order"
+from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
 
 
-exercise("Exercise 2", check_prediction, my_prediction, solution_prediction)
+def check_sincos_2d(answer):
+    for grid_h, grid_w, dim in [(7, 7, 32), (4, 16, 64), (2, 3, 8)]:
+        mine, theirs = answer(grid_h, grid_w, dim), build_sincos2d_pos_embed([grid_h, grid_w], dim)
+        assert tuple(mine.shape) == tuple(theirs.shape), f"{grid_h}×{grid_w}, dim {dim}: expected shape " \
+            f"{tuple(theirs.shape)}, got {tuple(mine.shape)}"
+        assert torch.allclose(mine.float(), theirs, atol=1e-5), f"{grid_h}×{grid_w}, dim {dim}: right shape, " \
+            "other numbers: check the order of the four parts, the frequencies, and rows before columns"
+
+
+attempted = exercise("Exercise 2", check_sincos_2d, my_sincos_2d, solution_sincos_2d)
+
+# %% [markdown]
+# What the learned embeddings of section 7 discovered, these have by construction: measured the same way, on
+# the 7 × 7 grid at our ViT's width, neighbours are more alike than positions three or more apart. Every pair is
+# far more alike than the learned embeddings' pairs, though: the frequencies are made for sequences of thousands
+# of positions, and five of each part's eight turn by less than a fifth of a radian across seven, the same in
+# every position. What tells positions apart is the rest.
+
+# %%
+fixed = (my_sincos_2d if attempted else solution_sincos_2d)(7, 7, 32)  # (49, 32), our ViT's width
+fixed = fixed / fixed.norm(dim=-1, keepdim=True)
+fixed_similarity = fixed @ fixed.T
+fixed_adjacent = fixed_similarity[(distance == 1) & inner].mean()
+fixed_apart = fixed_similarity[(distance >= 3) & inner].mean()
+print(f"fixed sin-cos, inner positions: adjacent {fixed_adjacent:.2f}, 3 or more apart {fixed_apart:.2f}")
+check("the fixed embedding, too, makes adjacent inner positions more alike than distant ones (by over 0.1)",
+      fixed_adjacent > fixed_apart + 0.1, f"{fixed_adjacent:.2f} against {fixed_apart:.2f}")
 
 # %% [markdown]
 # ## Summary
@@ -436,7 +465,7 @@ exercise("Exercise 2", check_prediction, my_prediction, solution_prediction)
 # - A ViT reads an image as a sequence: 4×4 patches → 49 vectors, by one strided `Conv2d` (= one linear map per patch).
 # - Attention is blind to order; learned position embeddings tell each patch where it sits — and learn the 2-D grid.
 # - A stack of pre-norm blocks (`x + attn(norm(x))`, `x + mlp(norm(x))`), average pooling and a linear head
-#   make a classifier that passes 95% on MNIST after two epochs, a minute or two of CPU.
+#   make a classifier that passes 95% on MNIST after two epochs of CPU training.
 # - Ours = `crossmodal.VisionTransformer` = timm's `VisionTransformer`, with the same weights.
 #
 # For captioning we keep `forward_features` — one vector per patch — and drop the head: those 49 vectors are
@@ -447,7 +476,7 @@ exercise("Exercise 2", check_prediction, my_prediction, solution_prediction)
 #
 # ## References
 #
-# - Dosovitskiy et al. (2021), [An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale](https://arxiv.org/abs/2010.11929) — the ViT
+# - Dosovitskiy et al. (2021), [An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale](https://arxiv.org/abs/2010.11929) — the ViT (ICLR 2021; on arXiv since October 2020)
 # - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762)
 # - timm's [Vision Transformer documentation](https://huggingface.co/docs/timm/models/vision-transformer), the reference this notebook is proven against
 # - Beyer, Zhai and Kolesnikov (2022), [Better plain ViT baselines for ImageNet-1k](https://arxiv.org/abs/2205.01580) — a simple recipe for training ViTs
