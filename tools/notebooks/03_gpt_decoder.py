@@ -18,7 +18,8 @@
 # - proof: our GPT equals `crossmodal.Decoder` and Hugging Face's GPT-2 with the same weights;
 # - to train it on captions alone and **measure** what a blind model can do: ≈ 10% of captions right;
 # - the KV cache: why causality lets generation keep every earlier key and value, and the position offset;
-#   you write the cached loop.
+#   you write the cached loop;
+# - top-p (nucleus) sampling, which you write and check against transformers' own.
 
 # %%
 %matplotlib inline
@@ -285,8 +286,9 @@ check("a caption costs about ln 10 nats (within 0.1)", abs(per_caption - math.lo
 # NBVAL_IGNORE_OUTPUT
 # (why: which digit the blind model names is decided by the last digits of training; checked below)
 @torch.no_grad()
-def generate(model, n, temperature=0.0, generator=None, max_len=30):
-    """n captions from <bos>: greedy when temperature is 0, else sampled."""
+def generate(model, n, temperature=0.0, generator=None, max_len=30, logits_filter=None):
+    """n captions from <bos>: greedy when temperature is 0, else sampled (from what `logits_filter`, a function of
+    the logits, leaves: exercise 1)."""
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     tokens = torch.full((n, 1), bos)
     for _ in range(max_len):
@@ -294,7 +296,8 @@ def generate(model, n, temperature=0.0, generator=None, max_len=30):
         if temperature == 0:
             next_id = logits.argmax(dim=-1)
         else:
-            next_id = torch.multinomial((logits / temperature).softmax(dim=-1), 1, generator=generator)[:, 0]
+            logits = logits / temperature if logits_filter is None else logits_filter(logits / temperature)
+            next_id = torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)[:, 0]
         tokens = torch.cat([tokens, next_id[:, None]], dim=1)
         if (tokens == eos).any(dim=1).all():
             break
@@ -435,29 +438,76 @@ print("the same captions either way")
 # Each exercise cell starts as `return None`: **write your code there** and run the cell. Its last line checks
 # your answer (✓ when it is right, a hint when not), after checking the solution collapsed just above it.
 #
-# ### Exercise 1 — inputs and targets
+# ### Exercise 1 — a top-p sampler
 #
-# Write `my_inputs_targets(ids)`: from a batch of token ids `(B, L)` (each row `<bos> … <eos> <pad>…`),
-# return the model's inputs and its targets, each `(B, L − 1)`. The check decodes them for one caption.
+# Sampling at temperature 1 draws from the whole distribution, tail included, and the rare misspelling of section 7
+# comes from that tail. **Top-p (nucleus) sampling** (Holtzman et al., 2020) draws only from the *nucleus*: the
+# smallest set of tokens, the most likely first, whose probabilities add up to at least p. Write
+# `my_top_p(logits, p)`: logits (B, vocab) → the same logits with every token outside its row's nucleus set to
+# −∞, so that the softmax gives it 0. (Sort each row, add up the probabilities, and mind which token is the last
+# one the nucleus needs.) The check compares yours with transformers' `TopPLogitsWarper`, what
+# `model.generate(top_p=...)` uses.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
-def solution_inputs_targets(ids):
-    return ids[:, :-1], ids[:, 1:]  # predict token t+1 from tokens 0..t
+def solution_top_p(logits, p):
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    before = probs.cumsum(dim=-1) - probs  # the mass of the tokens more likely than each
+    outside = before >= p  # the nucleus was complete before this token: leave it out
+    return logits.masked_fill(outside.scatter(-1, order, outside), float("-inf"))  # back in vocabulary order
 
 # %%
-def my_inputs_targets(ids):
+def my_top_p(logits, p):
     return None  # ← your code here
 
 
-def check_inputs_targets(answer):
-    x, y = answer(caption_ids)
-    assert x.shape == y.shape == (10, 26), f"expected two (10, 26) tensors, got {tuple(x.shape)} and {tuple(y.shape)}"
-    assert tokenizer.decode(x[3]) == "<bos>This is the number three.", "inputs: <bos> and every token but the last"
-    assert tokenizer.decode(y[3]) == "This is the number three.<eos>", "targets: the inputs moved one step left"
+from transformers import TopPLogitsWarper
 
 
-exercise("Exercise 1", check_inputs_targets, my_inputs_targets, solution_inputs_targets)
+def check_top_p(answer):
+    g = torch.Generator().manual_seed(0)
+    for p, scale in [(0.9, 1.0), (0.5, 3.0), (0.75, 0.3), (0.999, 5.0)]:  # scale: flat to peaked rows
+        logits = torch.randn(64, len(tokenizer), generator=g) * scale
+        theirs = TopPLogitsWarper(top_p=p)(None, logits.clone())
+        mine = answer(logits.clone(), p)
+        assert mine.shape == logits.shape, f"expected logits shaped {tuple(logits.shape)}, got {tuple(mine.shape)}"
+        kept_theirs, kept_mine = torch.isfinite(theirs), torch.isfinite(mine)
+        assert (kept_mine.sum(-1) > 0).all(), f"p={p}: a row kept no token at all; the nucleus always has one"
+        assert torch.equal(kept_mine, kept_theirs), (f"p={p}: kept {int(kept_mine.sum())} tokens where the nucleus "
+                                                     f"has {int(kept_theirs.sum())}")
+        assert torch.equal(mine[kept_mine], logits[kept_mine]), "the kept tokens' logits should stay as they were"
+
+
+attempted = exercise("Exercise 1", check_top_p, my_top_p, solution_top_p)
+
+# %% [markdown]
+# Use it (or, until you have written it, the solution): sample 1,000 captions again at temperature 1, now from
+# the nucleus of p = 0.75. What it cuts is more than misspellings.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (why: samples from a trained model vary between CPUs; checked in the next cell)
+top_p = my_top_p if attempted else solution_top_p
+nucleus_sampled = generate(gpt, n, temperature=1.0, generator=torch.Generator().manual_seed(0),
+                           logits_filter=lambda logits: top_p(logits, 0.75))
+nucleus_well_formed = sum(c in captions for c in nucleus_sampled) / n
+written = sorted({captions.index(c) for c in nucleus_sampled if c in captions})
+print(f"top-p 0.75: well-formed captions {nucleus_well_formed:.1%}; the digits it ever writes: {written}")
+
+# %%
+check("from the nucleus, over 99% of samples are one of the ten captions", nucleus_well_formed > 0.99,
+      f"{nucleus_well_formed:.1%}")
+check("and at least one digit is never written at all", len(written) < 10, str(written))
+
+# %% [markdown]
+# The misspellings go: their letters are in no nucleus. So do whole digits. At the digit word's first letter the
+# blind model spreads its bets over the seven first letters (about a tenth per caption, as section 7 printed: two
+# tenths for t, f and s, which start two digit words each), and a nucleus of 0.75 has room for only the likeliest
+# five: the digits whose words start with the other two are never written. Top-p trims the
+# tail of every step's distribution, and when a step's distribution is flat the tail is real choices, not mistakes.
+# This is one reason p is usually set near 0.9 or above, and why the captioner, which should write the digit it
+# sees, decodes greedily or with beam search instead (notebook 05).
 
 # %% [markdown]
 # ### Exercise 2 — the best a blind model can do
@@ -490,7 +540,7 @@ def check_blind_entropy(answer):
     assert measured >= mine, "a model's loss cannot be below the entropy of what it predicts"
 
 
-exercise("Exercise 2", check_blind_entropy, my_blind_entropy, solution_blind_entropy)
+attempted = exercise("Exercise 2", check_blind_entropy, my_blind_entropy, solution_blind_entropy)
 
 # %% [markdown]
 # ### Exercise 3 — the cached loop
@@ -535,8 +585,8 @@ def check_cached_logits(answer):
     assert diff <= 1e-4, f"the logits differ by {diff:.2e}: is the t-th token's position embedding wpe[t]?"
 
 
-exercise("Exercise 3 (cached = all at once, to float precision ≤ 1e-4)", check_cached_logits, my_cached_logits,
-         solution_cached_logits)
+attempted = exercise("Exercise 3 (cached = all at once, to float precision ≤ 1e-4)", check_cached_logits,
+                     my_cached_logits, solution_cached_logits)
 
 # %% [markdown]
 # ## Summary
@@ -557,5 +607,6 @@ exercise("Exercise 3 (cached = all at once, to float precision ≤ 1e-4)", check
 #
 # - Radford et al. (2019), [Language Models are Unsupervised Multitask Learners](https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf) — GPT-2
 # - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762)
+# - Holtzman et al. (2020), [The Curious Case of Neural Text Degeneration](https://arxiv.org/abs/1904.09751) — top-p (nucleus) sampling
 # - Karpathy (2023), [Let's build GPT: from scratch, in code, spelled out](https://www.youtube.com/watch?v=kCc8FmEb1nY) — the lecture this notebook's GPT follows closely
 # - transformers' [GPT-2 documentation](https://huggingface.co/docs/transformers/model_doc/gpt2), the reference this notebook is proven against
