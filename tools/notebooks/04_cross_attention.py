@@ -287,14 +287,17 @@ def check_cross_weights(answer):
     assert torch.allclose(mine, lib_weights, atol=1e-6), "not the module's weights: check the scale and the softmax axis"
 
 
-exercise("Exercise 1", check_cross_weights, my_cross_weights, solution_cross_weights)
+attempted = exercise("Exercise 1", check_cross_weights, my_cross_weights, solution_cross_weights)
 
 # %% [markdown]
 # ## 6. A decoder block that looks
 #
 # Notebook 03's `GPTBlock` was pre-norm: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`. We slot
-# cross-attention between the two, with its own LayerNorm — the layout of the original Transformer's
-# decoder and of GPT-2 built with `add_cross_attention=True`:
+# cross-attention between the two, with its own LayerNorm — the layout of GPT-2 built with
+# `add_cross_attention=True`. The order of the three sub-layers is the original Transformer's decoder's (Vaswani
+# et al., 2017); the norms are not: it was **post-norm**, `ln(x + sublayer(x))`, each LayerNorm after the
+# residual sum. GPT-2 moved each LayerNorm to the input of its sub-layer (pre-norm), which leaves the residual
+# stream untouched and trains deep stacks more easily (Xiong et al., 2020):
 #
 # ```
 # x ─▶ x + self_attn(ln_1(x))          text reads the earlier text (causal)
@@ -545,5 +548,6 @@ for digit, caption in zip(test_labels[:4].tolist(), greedy_captions(mine, test_i
 # - Vaswani et al. (2017), [Attention Is All You Need](https://arxiv.org/abs/1706.03762) — cross-attention first appears in its encoder–decoder
 # - Alayrac et al. (2022), [Flamingo: a Visual Language Model for Few-Shot Learning](https://arxiv.org/abs/2204.14198)
 # - Llama Team (2024), [The Llama 3 Herd of Models](https://arxiv.org/abs/2407.21783) (its section 7 describes the cross-attention image adapter of Llama 3.2 Vision), and transformers' [Mllama documentation](https://huggingface.co/docs/transformers/model_doc/mllama)
+# - Xiong et al. (2020), [On Layer Normalization in the Transformer Architecture](https://arxiv.org/abs/2002.04745) — post-norm, as in the original Transformer, and pre-norm
 # - Xu et al. (2015), [Show, Attend and Tell: Neural Image Caption Generation with Visual Attention](https://arxiv.org/abs/1502.03044)
 # - transformers' [Vision Encoder Decoder documentation](https://huggingface.co/docs/transformers/model_doc/vision-encoder-decoder) (a ViT + GPT-2 with `add_cross_attention=True`)
