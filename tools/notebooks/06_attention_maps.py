@@ -12,15 +12,14 @@
 #
 # - Read a cross-attention map: what its numbers are, and how it is drawn on the digit.
 # - Compare layers and heads, and combine them: the head mean, the layer mean, and attention
-#   rollout back through the Vision Transformer.
+#   rollout back through the Vision Transformer, which you write out and check against the library's.
 # - Measure, rather than eyeball, what the maps reveal: where the model looks while it writes the
-#   fixed words and the digit word, which strokes it checks to tell 4 from 9, 3 from 8 and 1 from 7,
+#   fixed words and the digit word, whether it checks the strokes that tell 4 from 9, 3 from 8 and 1 from 7,
 #   and whether its heads specialise.
 # - Test a map by intervention: erase the patch it points at and see whether the caption changes.
 # - Explore any test image in the attention explorer, and draw your own digits on the drawing pad.
 #
-# It uses the captioner shipped inside the package, so nothing is trained here: it runs top to bottom in
-# about a minute on a laptop CPU.
+# It uses the captioner shipped inside the package, so nothing is trained here.
 
 # %%
 %matplotlib inline
@@ -103,14 +102,14 @@ viz.plot_heads(caption, decide)
 # ## 3 · The whole caption, character by character
 #
 # `viz.plot_caption_strip` draws one small map per character, all on one colour scale, so a bright
-# map is a focused one and a dim map a spread-out one. (It is also what
-# `python -m crossmodal.caption digit.png --attention-png maps.png` writes.)
+# map is a focused one and a dim map a spread-out one; `row_length` wraps it into rows after a space. (It is
+# also what `python -m crossmodal.caption digit.png --attention-png maps.png` writes.)
 
 # %%
 spread = patches_looked_at(caption.attention.mean((1, 2)).flatten(-2))  # per character, mean of layers and heads
 print("patches looked at, per character:")
 print("  ".join(f"{ch!r}:{s:.0f}" for ch, s in zip(caption.text, spread.tolist())))
-viz.plot_caption_strip(caption)
+viz.plot_caption_strip(caption, row_length=13)  # two rows: 'This is the ', 'number seven.'
 
 # %% [markdown]
 # ## 4 · Attention rollout: from patch embeddings back to pixels
@@ -130,10 +129,40 @@ viz.plot_caption_strip(caption)
 #
 # It leaves out one route: what a character learns about the image from earlier characters through the
 # decoder's self-attention.
+#
+# Written out, it is a few lines. `model.encode_images(x, need_weights=True)` hands back, beside the patch
+# embeddings, each ViT block's attention weights, (1, heads, T, T). A class token, if the encoder had one,
+# would be row and column 0 of every matrix: it is no part of the picture, so rollout drops it at the end
+# and renormalises the rows (this captioner's ViT has none, and the renormalising then changes nothing).
 
 # %%
+def rollout_by_hand(model, image, char_map):
+    """(grid, grid) rollout map of `char_map` (a mean cross-attention map), and the ViT's mixing R (N, N)."""
+    with torch.no_grad():
+        _, weights = model.encode_images(image[None], need_weights=True)  # one (1, heads, T, T) per ViT block
+    eye = torch.eye(weights[0].size(-1), dtype=torch.float64)
+    mixing = eye
+    for w in weights:  # first block first: R = Â_L ··· Â_1
+        a_hat = 0.5 * eye + 0.5 * w[0].mean(0).double()  # the residual path, plus the head mean of this block
+        mixing = a_hat @ mixing  # row j: how much of each input token is in token j after this block
+    prefix = model.encoder.num_prefix_tokens  # a class token, if any: not a patch of the picture
+    mixing = mixing[prefix:, prefix:]
+    mixing = mixing / mixing.sum(1, keepdim=True)
+    return (torch.as_tensor(char_map).reshape(-1) @ mixing).reshape(g, g), mixing
+
+
+mine, my_mixing = rollout_by_hand(model, caption.image, m)
 mixing = viz.encoder_mixing(model, caption.image)
 rolled = viz.rollout_map(caption, decide, mixing)
+print(f"max |by hand − viz.encoder_mixing| = {(my_mixing - torch.as_tensor(mixing)).abs().max():.1e}, "
+      f"max |by hand − viz.rollout_map| = {(mine - torch.as_tensor(rolled)).abs().max():.1e}")
+check("the rollout written here is the library's", torch.allclose(my_mixing, torch.as_tensor(mixing), atol=1e-12)
+      and torch.allclose(mine, torch.as_tensor(rolled), atol=1e-12))
+
+# %% [markdown]
+# The same numbers. From here on `viz` draws them:
+
+# %%
 print(f"mixing: {mixing.shape}, rows sum to {mixing.sum(1).min():.3f}…{mixing.sum(1).max():.3f}; "
       f"share a patch keeps of itself: {np.diag(mixing).mean():.0%} on average")
 print(f"rollout map sums to {rolled.sum():.3f}; it moved {0.5 * np.abs(rolled - m).sum():.0%} of the attention "
@@ -192,16 +221,18 @@ ax.set_title("mean over test images; orange: the digit word's first letter", fon
 print("per position:", " ".join(f"{v:.1f}" for v in per_position.tolist()))
 
 # %% [markdown]
-# ### 5.2 Which strokes tell 4 from 9, 3 from 8, 1 from 7?
+# ### 5.2 Does it check the strokes that tell 4 from 9, 3 from 8, 1 from 7?
 #
 # For each pair, the **deciding character** is the first where the two captions differ: *"four"* and
 # *"nine"* part at the digit word's first letter, and so do *"three"*/*"eight"* and *"one"*/*"seven"*.
 # Where the two digits differ in ink we can measure by averaging many of each: the patches where the
 # mean 4 and the mean 9 differ most (the top quarter of the grid by |difference|) hold the strokes that
 # separate them. If the model checks those strokes when it decides, its attention at the deciding
-# character should pile up there: above the quarter those patches cover, and above what it puts there
-# while writing the fixed words. We measure the mean map and every head; the head that piles up most
-# is reported with its own fixed-word share, since picking the best of many heads flatters it.
+# character should pile up there: above the quarter of the grid those patches cover, above what it puts
+# there while writing the fixed words, and above what a map spread evenly over each image's ink would put
+# there (the ink patches that fall among them), since a map that merely covers the digit already gets that
+# much. We measure the mean map and every head; the head that piles up most is reported with its own
+# fixed-word share, since picking the best of many heads flatters it.
 
 # %%
 def deciding_char(a, b):
@@ -215,8 +246,8 @@ def where(patch):
 
 
 PAIRS = [(4, 9), (3, 8), (1, 7)]
-fig, axes = plt.subplots(len(PAIRS), 4, figsize=(8, 2.1 * len(PAIRS)))
-for (a, b), row in zip(PAIRS, axes):
+pairs = {}  # (a, b) -> what the claims and the figure below need
+for a, b in PAIRS:
     k = deciding_char(a, b)
     pick = {d: (kept_labels == d).nonzero().squeeze(1).tolist() for d in (a, b)}
     mean_img = {d: kept_images[pick[d]].mean(0)[0] for d in (a, b)}  # (28, 28)
@@ -225,28 +256,65 @@ for (a, b), row in zip(PAIRS, axes):
     both = pick[a] + pick[b]
     at_k = torch.stack([kept[i].attention[k] for i in both]).flatten(-2)  # (images, layers, heads, grid²)
     at_fixed = torch.stack([kept[i].attention[:decide].mean(0) for i in both]).flatten(-2)
+    even = ink[both].float() / ink[both].float().sum(1, keepdim=True)  # each image's ink, evenly weighted
     share = at_k[..., top].sum(-1).mean(0)  # (layers, heads): attention on those patches, per head
     best = divmod(int(share.argmax()), heads)
+    head_map = at_k[:, best[0], best[1]].mean(0)  # (grid²,): the best head's mean map
+    pairs[a, b] = dict(k=k, mean_img=mean_img, top=top, best=best, head_map=head_map, peak=int(head_map.argmax()),
+                       mean=at_k.mean((1, 2))[:, top].sum(1).mean().item(), even=even[:, top].sum(1).mean().item(),
+                       differ=int(patch_diff.abs().argmax()), best_share=share.max().item())
     print(f"{a} vs {b} (deciding letter {caption_for(a)[k]!r}/{caption_for(b)[k]!r}, {len(both)} images): "
           f"the {len(top)} patches where they differ most are {len(top) / g**2:.0%} of the grid and get")
-    print(f"    {at_k.mean((1, 2))[:, top].sum(1).mean():.0%} of the mean map at the deciding letter "
-          f"({at_fixed.mean((1, 2))[:, top].sum(1).mean():.0%} while writing the fixed words); "
-          f"the best head, layer {best[0]} head {best[1]}: {share.max():.0%} "
+    print(f"    {pairs[a, b]['mean']:.0%} of the mean map at the deciding letter "
+          f"({at_fixed.mean((1, 2))[:, top].sum(1).mean():.0%} while writing the fixed words; "
+          f"a map spread evenly over the ink: {pairs[a, b]['even']:.0%})")
+    print(f"    the best head, layer {best[0]} head {best[1]}: {share.max():.0%} "
           f"({at_fixed[:, best[0], best[1]][:, top].sum(1).mean():.0%} at the fixed words)")
-    print(f"    the ink differs most at the {where(patch_diff.abs().argmax())}; "
-          f"that head looks most at the {where(at_k[:, best[0], best[1]].mean(0).argmax())}")
+    print(f"    the ink differs most at the {where(pairs[a, b]['differ'])}; "
+          f"that head looks most at the {where(pairs[a, b]['peak'])}")
+
+# %%
+vmax = max(pair["head_map"].max().item() for pair in pairs.values())  # one colour scale for the three heads' maps
+lim = max(float((pair["mean_img"][a] - pair["mean_img"][b]).abs().max()) for (a, b), pair in pairs.items())
+fig, axes = plt.subplots(len(PAIRS), 4, figsize=(8.6, 2.1 * len(PAIRS)), layout="constrained")
+for ((a, b), pair), row in zip(pairs.items(), axes):
+    k, best, mean_img = pair["k"], pair["best"], pair["mean_img"]
     row[0].imshow(mean_img[a], cmap="gray"); row[0].set_title(f"mean {a}", fontsize=9)
     row[1].imshow(mean_img[b], cmap="gray"); row[1].set_title(f"mean {b}", fontsize=9)
-    lim = float((mean_img[a] - mean_img[b]).abs().max())
     row[2].imshow(mean_img[a] - mean_img[b], cmap="RdBu_r", vmin=-lim, vmax=lim)
     row[2].set_title(f"{a} − {b} (red: more ink in {a})", fontsize=9)
-    head_map = at_k[:, best[0], best[1]].mean(0).reshape(g, g).numpy()
-    row[3].imshow(viz.overlay((mean_img[a] + mean_img[b]) / 2, head_map))
+    row[3].imshow(viz.overlay((mean_img[a] + mean_img[b]) / 2, pair["head_map"].reshape(g, g).numpy(), vmax))
     row[3].set_title(f"layer {best[0]} head {best[1]} at {caption_for(a)[k]!r}/{caption_for(b)[k]!r}", fontsize=9)
-    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, head_map.max()), viz.CMAP), ax=row[3], shrink=0.8)
     for ax in row:
         ax.set_xticks([]); ax.set_yticks([])
-fig.tight_layout()
+fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(-lim, lim), "RdBu_r"), ax=axes[:, 2], shrink=0.6,
+             label="ink difference")
+fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, vmax), viz.CMAP), ax=axes[:, 3], shrink=0.6,
+             label="attention weight (one scale)")
+plt.show()
+
+# %%
+check("at the deciding letter, the mean map puts on each pair's separating patches within 10 points of what a "
+      "map spread evenly over the ink puts there", all(abs(q["mean"] - q["even"]) < 0.10 for q in pairs.values()),
+      str({pair: f"{q['mean']:.0%} against {q['even']:.0%}" for pair, q in pairs.items()}))
+same_head = pairs[4, 9]["best"] == pairs[3, 8]["best"] and pairs[4, 9]["peak"] == pairs[3, 8]["peak"]
+check("for 4 vs 9 and for 3 vs 8 the best head is the same head, looking most at the same patch, which is neither "
+      "pair's largest ink difference", same_head and all(pairs[q]["peak"] != pairs[q]["differ"] for q in [(4, 9), (3, 8)]),
+      str({q: (pairs[q]["best"], where(pairs[q]["peak"]), where(pairs[q]["differ"])) for q in pairs}))
+check("for 1 vs 7 the best head is another, looking most where the two differ most",
+      pairs[1, 7]["best"] != pairs[4, 9]["best"] and pairs[1, 7]["peak"] == pairs[1, 7]["differ"],
+      f"{pairs[1, 7]['best']}, {where(pairs[1, 7]['peak'])}")
+
+# %% [markdown]
+# **What the maps show: where the ink is, not which strokes decide.** At the deciding letter the mean map moves
+# onto the digit (section 5.1), and the separating patches get a large share of it, but no more than a map spread
+# evenly over each image's ink would give them: the strokes that tell 4 from 9 are part of the ink, and they get
+# their part of it. The best head does pile up there, well above an even spread, but for 4 vs 9 and 3 vs 8 it is
+# the same head, looking most at the same patch (printed above), which is neither pair's largest ink difference:
+# a head drawn to one region of the digit that overlaps both pairs' separating strokes, not a head that seeks
+# out each pair's own. For 1 vs 7 the best head is another, looking most where the two differ most. So the maps
+# do not say which strokes the model checks to decide; they say where it reads. The next section asks the
+# model instead, by erasing.
 
 # %% [markdown]
 # ### 5.3 Does the map point at evidence? Erase it and see
@@ -349,17 +417,34 @@ follows_own, follows_other = (patched == own).float().mean().item(), (patched ==
 print(f"{len(digits)} images of 2, 3, 4, 5, 6, 7: second letter right {(normal == own).float().mean():.0%} as they are")
 print(f"with the second letter's cross-attention taken from the other digit's image: it follows the true image "
       f"{follows_own:.0%}, the other image {follows_other:.0%}")
+maps_at = lambda position: torch.stack([means[i][position] for i in chosen.tolist()])  # (n, grid²) mean maps
+ink_share = ink[chosen].float().mean().item()  # the share of the grid that holds ink, in these images
+on_ink_at = {name: (maps_at(position) * ink[chosen]).sum(1).mean().item()
+             for name, position in [("first", decide), ("second", decide + 1)]}
+for name, position in [("first", decide), ("second", decide + 1)]:
+    print(f"their {name} letter's mean map: {patches_looked_at(maps_at(position)).mean():.1f} patches looked at, "
+          f"{on_ink_at[name]:.0%} on ink (ink patches: {ink_share:.0%} of the grid)")
 
 # %%
 check("patched at the second letter's step alone, most second letters (over 70%) follow the other image",
       follows_other > 0.7, f"{follows_other:.0%}")
+check("yet the second letter's mean map puts within 10 points of the ink's share of the grid on ink, where the "
+      "first letter's puts over 50%", abs(on_ink_at["second"] - ink_share) < 0.10 and on_ink_at["first"] > 0.5,
+      f"{on_ink_at} against {ink_share:.0%}")
 
 # %% [markdown]
 # The model reads the image again. With only the second letter's cross-attention swapped, most second letters
 # follow the *other* image, although every earlier step, the first letter's included, read the true one. What
-# the first letter's step read is not carried forward through self-attention strongly enough to decide: each
-# letter that needs the image looks at it again. The maps show the look; the patching shows that the look is
-# what decides.
+# the first letter's step read is not carried forward through self-attention strongly enough to decide: the
+# second letter's own reading of the image decides it.
+#
+# Its map does not look like a look, though. At the first letter the mean map gathers on the ink; at the second
+# it spreads over most of the grid, and its share on ink is close to what a map spread evenly would give (the
+# last two lines printed above; section 5.1's "other letters" row says the same for every letter after the first).
+# A nearly even map can still carry the digit: what it averages are the ViT's patch embeddings, each of which
+# already mixes in much of the image (section 4's rollout: a patch keeps only a small share of itself). So a map
+# says where a step read, not whether what it read mattered; the patching is what shows that the second letter's
+# reading decides.
 
 # %% [markdown]
 # ### 5.4 Do heads specialise?
@@ -401,6 +486,7 @@ for layer in range(layers):
 bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, vmax), viz.CMAP), ax=axes, shrink=0.9)
 bar.set_label("attention weight", fontsize=8)
 fig.suptitle("each head's mean map at the deciding letter, on the mean digit (one colour scale)", fontsize=10)
+plt.show()
 
 # %%
 least = on_ink["first"].argmin()  # the head that looks least at the ink at the deciding letter
@@ -524,14 +610,16 @@ for position, name in [(0, "'T' of 'This'"), (decide, "the digit word's first le
 #
 # - A cross-attention map is a softmax over patches: for each character, layer and head, where that
 #   step read the image. `model.caption` returns them all; `viz.attention_map` picks one or averages.
-# - Heads and layers differ; the mean is a summary, not the whole story. Rollout follows the mean map
-#   back through the ViT's mixing to input patches.
-# - The numbers in section 5 answered the questions for *this* model: how focused it is while writing the
-#   fixed words versus the digit word, whether its attention at the deciding letter sits on the strokes
-#   that separate look-alike digits, and whether its heads differ.
+# - Heads and layers differ; the mean is a summary, not the whole story. Rollout, which you wrote out in a few
+#   lines and checked equal to `viz`'s, follows the mean map back through the ViT's mixing to input patches.
+# - The numbers in section 5 answered the questions for *this* model: it is far more focused, and on the ink,
+#   at the digit word's first letter than while writing the fixed words; there its map covers the digit's ink
+#   but puts no more on the strokes that separate look-alike digits than an even spread over the ink would;
+#   and its heads differ.
 # - Attention is a reading, not a proof: erasing the attended patch changes few captions (attention is not
 #   explanation), while swapping what one step reads (activation patching) shows that the second letter of a
-#   digit word is decided by reading the image again, not remembered.
+#   digit word is decided by reading the image again, not remembered, although that step's map is spread
+#   nearly evenly over the grid.
 # - A head that spreads its weight over the blank margin is an attention sink: bright is not always looked
 #   *for*. This checkpoint's heads all look at the ink at the deciding letter; the one shipped before had a sink.
 # - `AttentionExplorer` and `DrawingPad` put all of this under your mouse; both are plain Python underneath.
