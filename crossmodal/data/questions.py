@@ -47,8 +47,8 @@ PHRASINGS = {
               "How long is the number?"],
     "position": ["What is the {ordinal} digit?", "Read the {ordinal} digit.", "Which digit comes {ordinal}?",
                  "Tell me the {ordinal} digit."],
-    "contains": ["Is there {a_digit}?", "Does it contain {a_digit}?", "Do you see {a_digit}?",
-                 "Is {digit} one of the digits?"],  # a_digit: "a 7", "an 8"
+    "contains": ["Is there a {digit}?", "Does it contain a {digit}?", "Do you see a {digit}?",
+                 "Is {digit} one of the digits?"],
     "largest": ["Which digit is the largest?", "What is the largest digit?", "Name the biggest digit.",
                 "Which digit is highest?"],
     "sum": ["What is the sum of the digits?", "Add up the digits.", "What do the digits add up to?",
@@ -121,8 +121,7 @@ def ask(number, kind, draw, split="train"):
         inside = draw(0, 1)  # yes and no equally often
         pool = sorted(set(number)) if inside else sorted(set("0123456789") - set(number))
         digit = pool[draw(0, len(pool) - 1)]
-    a_digit = None if digit is None else f"{'an' if digit == '8' else 'a'} {digit}"
-    text = PHRASINGS[kind][phrasing].format(ordinal=ordinal, digit=digit, a_digit=a_digit)
+    text = PHRASINGS[kind][phrasing].format(ordinal=ordinal, digit=digit)
     return Question(kind, text, answer(kind, number, ordinal, digit))
 
 
@@ -136,7 +135,7 @@ def ask_each(numbers, generator, split="train", kinds=KINDS):
 
 def vocabulary():
     """Every character a question or an answer can hold: the questions' tokenizer is built from it."""
-    texts = [p.format(ordinal=o, digit=d, a_digit=f"an {d}") for ps in PHRASINGS.values() for p in ps
+    texts = [p.format(ordinal=o, digit=d) for ps in PHRASINGS.values() for p in ps
              for o in ORDINALS + ["last"] for d in "0123456789"]
     return "".join(sorted(set("".join(texts) + "0123456789" + SO + "yesno+=, ")))
 
