@@ -25,12 +25,14 @@ def main(argv=None):
                                 description="Caption a picture of a handwritten digit.")
     p.add_argument("image", help="an image file (PNG, JPEG, GIF, TIFF, ...)")
     p.add_argument("--checkpoint", help="a folder written by crossmodal.train (default: the shipped captioner)")
-    p.add_argument("--attention-png", metavar="PATH", help="also write the per-character attention maps here")
+    p.add_argument("--attention-png", metavar="PATH", help="also write the per-character attention maps here (a new "
+                                                             "file; an existing one only with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file --attention-png names if it exists")
     p.add_argument("--device", default="cpu", help="cpu (default: one picture is quickest there), cuda, mps or auto")
     args = p.parse_args(argv)
     try:
         if args.attention_png:
-            check_output(args.attention_png)  # before any work, not after it
+            check_output(args.attention_png, args.image, args.overwrite)  # before any work, not after it
         device = pick_device(args.device)
         image = preprocess_drawing(read_picture(args.image))
         model = load_model(args.checkpoint, device)
@@ -43,11 +45,13 @@ def main(argv=None):
     if args.attention_png:
         from .viz import plot_caption_strip
 
-        try:
-            plot_caption_strip(result).savefig(args.attention_png, dpi=100, bbox_inches="tight")
+        path = Path(args.attention_png)
+        writing = path.with_name(f".{path.name}.writing{path.suffix}")  # beside it: an old file stays whole until
+        try:  # the new one is complete, then the rename swaps them
+            plot_caption_strip(result).savefig(writing, dpi=100, bbox_inches="tight", format=path.suffix[1:].lower())
+            writing.replace(path)
         except OSError as err:  # a full disk, a file that cannot be replaced: no half-written picture is left
-            if Path(args.attention_png).is_file():
-                Path(args.attention_png).unlink()
+            writing.unlink(missing_ok=True)
             sys.exit(f"error: cannot write {args.attention_png} ({err.strerror or err}); the caption is above")
         print(f"attention maps written to {args.attention_png}")
 
@@ -74,15 +78,21 @@ def read_picture(path):
     return picture
 
 
-def check_output(path):
-    """Raise ValueError unless matplotlib can write a picture at `path` (known extension, writable folder)."""
+def check_output(path, image=None, overwrite=False):
+    """Raise ValueError unless matplotlib can write a picture at `path` (known extension, writable folder), and
+    unless `path` is a new file, or overwrite is given. The picture being captioned (`image`) is never replaced."""
     from matplotlib.backend_bases import FigureCanvasBase
 
     path, folder = Path(path), Path(path).absolute().parent
     formats = FigureCanvasBase.get_supported_filetypes()
+    if image is not None and path.exists() and Path(image).exists() and os.path.samefile(path, image):
+        raise ValueError(f"--attention-png {path} is the picture being captioned: give the maps a file of their own")
     if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
         raise ValueError(f"--attention-png {path}: the file is there and cannot be replaced (read-only); give "
                          "another name")
+    if path.exists() and not path.is_dir() and not overwrite:
+        raise ValueError(f"--attention-png {path} already exists: give a new file name, or add --overwrite to "
+                         "replace it")
     if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
         why = "is a folder" if path.is_dir() else f"folder {folder} is not there" if not folder.is_dir() \
             else f"folder {folder} is not writable"

@@ -14,6 +14,7 @@ Everything is checked before anything is written: a folder that holds a run is n
 --overwrite, --resume continues a run only with its own settings, and a bad flag gets one line, not a traceback.
 """
 
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,7 +24,7 @@ from safetensors import SafetensorError
 
 from .cli import Parser, one_line
 from .devices import pick_device
-from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json
+from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json, readable_folder, recover
 from .nn.auto import architecture, load_model
 from .nn.config import check_config
 from .nn.encoders import check_built_in
@@ -72,10 +73,25 @@ def main(argv=None):
     peek.add_argument("--task", choices=list(TASKS), default="captions")
     task = get_task(peek.parse_known_args(argv)[0].task)
     args = parser_for(task).parse_args(argv)
-    processes = None
+    first = os.environ.get("RANK", "0") == "0"  # torchrun's rank 0 is the one that writes (training/distributed.py)
     try:
-        cfg, model_config, options = settings(task, args)  # every check before anything is written
-        processes, device = Processes.start(pick_device(args.device))
+        new_run = settings(task, args)  # every flag and --out checked before anything is touched (--resume: None)
+        with RunLock(args.out) if first else nullcontext():  # then the lock: one run works in a folder at a time
+            if args.resume and first:
+                recover(args.out)  # only under the lock: a killed save's leftovers are then no running job's
+            run(task, args, argv, *(new_run or settings(task, args, resuming=True)))
+    except KeyboardInterrupt:
+        sys.exit(f"error: stopped (Ctrl-C); {last_checkpoint(args.out)}")
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # TrainingDiverged is a ValueError
+        sys.exit(one_line(err))
+    except (OSError, SafetensorError) as err:  # a full disk, a folder taken away: the last whole checkpoint stays
+        sys.exit(f"error: could not write {args.out} ({err}); the last checkpoint saved there, if any, is whole")
+
+
+def run(task, args, argv, cfg, model_config, options):
+    """Build the model, train it into --out and write its record: the command's work, once every check has passed."""
+    processes, device = Processes.start(pick_device(args.device))
+    try:
         if args.threads:
             torch.set_num_threads(args.threads)
         say = print if processes.main else (lambda *a, **k: None)
@@ -85,33 +101,40 @@ def main(argv=None):
         say(f"{task.name}: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters "
             f"({sum(p.numel() for p in model.parameters() if p.requires_grad):,} learning) on {device}, "
             f"{processes.world} process(es); checkpoint in {args.out}")
-        run = {"task": task.name, "task_options": flatten(options) if options is not None else {}}
-        with RunLock(args.out) if processes.main else nullcontext():
-            history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
-                            loss=task.loss, tokenizer=tokenizer, run=run, processes=processes,
-                            callbacks=task.callbacks(model))
-            if processes.main:
-                record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
-                for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
-                    if folder:  # the run this one started from, so the record tells the whole story
-                        record[flag] = earlier_run(Path(folder))
-                if reused is not None:
-                    record["warm_start_reused"] = reused
-                write_record(Path(args.out), record)
-                final = history["eval"][-1] if history["eval"] else {}
-                score = f"; test exact match {final['exact_match']:.2%}" if "exact_match" in final else ""
-                say(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating){score}")
-    except (ValueError, FileNotFoundError, RuntimeError) as err:  # TrainingDiverged is a ValueError
-        sys.exit(one_line(err))
-    except (OSError, SafetensorError) as err:  # a full disk, a folder taken away: the last whole checkpoint stays
-        sys.exit(f"error: could not write {args.out} ({err}); the last checkpoint saved there, if any, is whole")
+        identity = {"task": task.name, "task_options": flatten(options) if options is not None else {}}
+        history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
+                        loss=task.loss, tokenizer=tokenizer, run=identity, processes=processes,
+                        callbacks=task.callbacks(model))
+        if processes.main:
+            record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
+            for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
+                if folder:  # the run this one started from, so the record tells the whole story
+                    record[flag] = earlier_run(Path(folder))
+            if reused is not None:
+                record["warm_start_reused"] = reused
+            write_record(Path(args.out), record)
+            final = history["eval"][-1] if history["eval"] else {}
+            score = f"; test exact match {final['exact_match']:.2%}" if "exact_match" in final else ""
+            say(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating){score}")
     finally:
-        if processes is not None:
-            processes.stop()
+        processes.stop()
 
 
-def settings(task, args):
-    """(TrainConfig, model config, task options) from the flags, or from the run being resumed; --out checked first."""
+def last_checkpoint(out):
+    """Where a stopped run can go on from: the step of the whole checkpoint in `out`, said in a sentence."""
+    try:
+        step = read_json(readable_folder(out) / TRAINER_STATE).get("step")
+    except ValueError:
+        return f"no checkpoint was saved in {out} yet"
+    return f"the checkpoint of step {step} in {out} is whole: continue with --resume --out {out}"
+
+
+def settings(task, args, resuming=False):
+    """(TrainConfig, model config, task options) from the flags, or from the run being resumed; --out checked first.
+
+    With --resume it is called twice: first to check the flags and --out only (it returns None, having read
+    nothing), then, under the run's lock and after `recover`, with resuming=True to read the run's settings.
+    """
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise ValueError(f"--threads must be from 1 to 1024, got {args.threads}")
     if args.eval_every is not None and args.eval_every < 1:
@@ -129,6 +152,8 @@ def settings(task, args):
         raise ValueError("--steps 0 trains nothing: give 1 or more, or leave --steps out to train for --epochs")
     model_flags = [k for k in values if base_model is not None and k in flatten(base_model)]
     model_flags += [k for k in option_values if k in task.model_options]
+    if args.resume and not resuming:
+        return None  # the run's own settings are read under its lock (main)
     if args.resume:
         state = read_json(out / TRAINER_STATE)
         if state.get("task", "captions") != task.name:

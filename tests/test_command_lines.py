@@ -304,3 +304,105 @@ def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_whole(tmp_path, capsys,
     assert "No space left on device" in message and "is whole" in message
     assert json.loads((run / "trainer_state.json").read_text())["step"] == 1  # the first save, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "start"]  # no half-written folder left beside it
+
+
+# --- issue #39: which folders a run may write, and in what order it touches one ------------------------------------
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A copy of the shipped captioner inside a stand-in for the installed package (folders.PACKAGE), so that a
+    broken rule would damage the copy, never the real package."""
+    from crossmodal import folders
+    from crossmodal.pretrained import shipped_dir
+
+    assert folders.PACKAGE == pathlib.Path(caption_cli.__file__).resolve().parent  # the rule guards the real one
+    package = tmp_path / "site-packages" / "crossmodal"
+    shutil.copytree(shipped_dir("captioner"), package / "checkpoints" / "mnist-captioner")
+    monkeypatch.setattr(folders, "PACKAGE", package)
+    return package
+
+
+WRITE_PLACES = [  # (where the command runs, the --out given, extra flags, the words of the one line)
+    ("a folder", "{package}/checkpoints/mnist-captioner", ["--overwrite"], "inside the crossmodal package"),
+    ("a folder", "{package}/checkpoints/new-run", [], "inside the crossmodal package"),
+    ("a folder", "", [], "--out is empty"),
+    ("a folder", ".", [], "is the working directory"),
+    ("a finished run", ".", ["--overwrite"], "is the working directory"),
+    ("a finished run", ".", ["--resume"], "is the working directory"),
+    ("a finished run/inside", "..", ["--overwrite"], "is the working directory or holds it"),
+]
+
+
+@pytest.mark.parametrize("where, out, flags, words", WRITE_PLACES, ids=[f"{w}: {o} {' '.join(f)}"[:50]
+                                                                         for w, o, f, _ in WRITE_PLACES])
+def test_a_run_never_writes_the_package_or_the_working_directory(tmp_path, capsys, monkeypatch, fake_package, where,
+                                                                 out, flags, words):
+    if where.startswith("a finished run"):
+        save_model(new_captioner(tiny_config()), tmp_path / "a finished run", new_captioner(tiny_config()).tokenizer)
+        (tmp_path / "a finished run" / "training.json").write_text('{"steps": 1}')
+        (tmp_path / "a finished run" / "trainer_state.json").write_text('{"step": 1}')
+    here = tmp_path / where
+    here.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(here)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    message = one_line_error(capsys, lambda: train_cli.main(["--steps", "1", "--out", out.format(package=fake_package),
+                                                             *flags]))
+    assert words in message, message
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written or lost
+
+
+def test_the_librarys_savers_keep_the_same_rule(tmp_path, monkeypatch, fake_package):
+    model = new_captioner(tiny_config())
+    shipped = fake_package / "checkpoints" / "mnist-captioner"
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    with pytest.raises(ValueError, match="inside the crossmodal package"):
+        model.save_pretrained(shipped)
+    with pytest.raises(ValueError, match="inside the crossmodal package"):
+        save_model(model, shipped, model.tokenizer)
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="is the working directory"):
+        model.save_pretrained(".")
+    assert list(tmp_path.iterdir()) == [tmp_path / "site-packages"]
+
+
+def test_a_second_resume_is_refused_before_it_touches_the_running_jobs_folder(tmp_path, capsys):
+    """Guard, lock, recover: the running job's half-written save (.run.saving) is its own, not a killed one's."""
+    from crossmodal.folders import RunLock
+
+    run = tmp_path / "run"
+    save_model(new_captioner(tiny_config()), run, new_captioner(tiny_config()).tokenizer)
+    (run / "trainer_state.json").write_text('{"step": 1}')
+    (tmp_path / ".run.saving").mkdir()  # the running job is writing its next checkpoint
+    (tmp_path / ".run.saving" / "model.safetensors").write_bytes(b"half")
+    with RunLock(run):  # held by this process: a run that is still going
+        message = one_line_error(capsys, lambda: train_cli.main(["--resume", "--out", str(run)]))
+        assert "in use by another run" in message
+        assert (tmp_path / ".run.saving" / "model.safetensors").read_bytes() == b"half"
+
+
+ATTENTION_PNG = [  # (the file --attention-png names, extra flags, the words of the one line, or None: it is written)
+    ("the input", [], "is the picture being captioned"), ("the input", ["--overwrite"], "is the picture being captioned"),
+    ("thesis.pdf", [], "thesis.pdf already exists"), ("maps.png", [], "maps.png already exists"),
+    ("maps.png", ["--overwrite"], None), ("new.png", [], None),
+]
+
+
+@pytest.mark.parametrize("target, flags, words", ATTENTION_PNG, ids=[f"{t} {' '.join(f)}" for t, f, _ in ATTENTION_PNG])
+def test_the_maps_never_replace_a_file_the_user_did_not_offer(tmp_path, capsys, monkeypatch, target, flags, words):
+    import crossmodal.pretrained
+
+    monkeypatch.setattr(crossmodal.pretrained, "load_captioner", lambda device: new_captioner(tiny_config()))
+    picture = seven_png(tmp_path / "digit.png")
+    for name in ("thesis.pdf", "maps.png"):
+        (tmp_path / name).write_bytes(b"the user's " + name.encode())
+    path = picture if target == "the input" else str(tmp_path / target)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    if words is None:
+        caption_cli.main([picture, "--attention-png", path, *flags])
+        assert pathlib.Path(path).read_bytes().startswith(b"\x89PNG")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, target})  # no temporary file left
+        return
+    message = one_line_error(capsys, lambda: caption_cli.main([picture, "--attention-png", path, *flags]))
+    assert words in message, message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
