@@ -29,10 +29,10 @@ from .nn.auto import architecture, load_model
 from .nn.config import check_config
 from .nn.encoders import check_built_in
 from .tasks import TASKS, get_task
-from .training.config import TrainConfig
 from .training.distributed import Processes
 from .training.flags import add_flags, apply, flatten, flatten_json, given
 from .training.records import earlier_run, run_record, write_record
+from .training.state import read_trainer_state
 from .training.trainer import train
 from .training.warm_start import warm_start
 
@@ -139,6 +139,9 @@ def settings(task, args, resuming=False):
         raise ValueError(f"--threads must be from 1 to 1024, got {args.threads}")
     if args.eval_every is not None and args.eval_every < 1:
         raise ValueError(f"--eval-every must be 1 or more, got {args.eval_every}")
+    for flag, folder in (("--init-from", args.init_from), ("--warm-start", args.warm_start)):
+        if folder is not None and not folder.strip():  # "" would silently mean "no folder": a new model
+            raise ValueError(f"{flag} is empty: give the folder of a saved model, or leave {flag} out")
     if args.init_from and args.resume:
         raise ValueError("--init-from starts a new run from a checkpoint and --resume continues one: give one of them")
     if args.warm_start and (args.init_from or args.resume):
@@ -159,7 +162,8 @@ def settings(task, args, resuming=False):
         if state.get("task", "captions") != task.name:
             raise ValueError(f"--resume: {args.out} is a run of --task {state.get('task')}, not {task.name}: give "
                              f"--task {state.get('task')}")
-        cfg, options = TrainConfig(**state["train_config"]), _options(task, state.get("task_options", {}))
+        state, cfg = read_trainer_state(out)  # every field checked: a damaged state is refused before any step
+        options = _options(task, state.get("task_options", {}))
         saved = {**flatten(cfg), **flatten_json(read_json(out / CONFIG)), **(flatten(options) if options else {})}
         asked = {**flatten(apply(cfg, values)), **(flatten(apply(options, option_values)) if options else {}),
                  **{k: v for k, v in values.items() if k not in flatten(cfg)}}

@@ -6,6 +6,7 @@ written, nothing lost (issue #30). The guard of an output folder is one piece of
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,9 @@ BAD_TRAIN = [  # (flags, the words the one line must hold)
     (["--task", "eyes", "--batch-size", "0"], "batch"), (["--task", "eyes", "--threads", "-1"], "--threads"),
     (["--init-from", "/nonexistent/run"], "no such folder"), (["--warm-start", "/nonexistent/run"], "no such folder"),
     (["--resume", "--overwrite"], "give one of them"), (["--init-from", "x", "--resume"], "give one of them"),
+    # issue #39: an empty folder is no folder (it trained from scratch); a seed the streams cannot multiply
+    (["--init-from", ""], "--init-from is empty"), (["--warm-start", ""], "--warm-start is empty"),
+    (["--seed", str(2**63 - 1)], "seed (--seed) must be a whole number from 0 to 2**32 - 1"),
 ]
 
 
@@ -382,7 +386,8 @@ def test_a_second_resume_is_refused_before_it_touches_the_running_jobs_folder(tm
 
 
 ATTENTION_PNG = [  # (the file --attention-png names, extra flags, the words of the one line, or None: it is written)
-    ("the input", [], "is the picture being captioned"), ("the input", ["--overwrite"], "is the picture being captioned"),
+    ("the input", [], "is the picture being captioned"),
+    ("the input", ["--overwrite"], "is the picture being captioned"),
     ("thesis.pdf", [], "thesis.pdf already exists"), ("maps.png", [], "maps.png already exists"),
     ("maps.png", ["--overwrite"], None), ("new.png", [], None),
 ]
@@ -406,3 +411,85 @@ def test_the_maps_never_replace_a_file_the_user_did_not_offer(tmp_path, capsys, 
     message = one_line_error(capsys, lambda: caption_cli.main([picture, "--attention-png", path, *flags]))
     assert words in message, message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- issue #39: a run's trainer_state.json, damaged or edited, is refused before a step is trained -----------------
+
+def _state(change):
+    def edit(state):
+        change(state)
+        return state
+    return edit
+
+
+DAMAGED_STATES = [  # (what is done to trainer_state.json, or the optimizer's file; the words of the one line)
+    (_state(lambda s: s.pop("train_config")), "'train_config' is missing"),
+    (_state(lambda s: s.pop("step")), "'step' is missing"),
+    (_state(lambda s: s.pop("history")), "'history' is missing"),
+    (_state(lambda s: s.update(step="2")), "'step' is '2', not a int"),
+    (_state(lambda s: s.update(step=10**9)), "step 1000000000, but its history holds the losses of 2 steps"),
+    (_state(lambda s: s.update(history=[])), "'history' is [], not a dict"),
+    (_state(lambda s: s["history"].update(loss="0.5")), "losses are not a list of numbers"),
+    (_state(lambda s: s["history"].update(eval=[{"exact_match": 1}])), "evaluations are not a list of objects"),
+    (_state(lambda s: s["history"].update(train_seconds=-1)), "history's seconds"),
+    (_state(lambda s: s["history"].update(logged={"a": 1})), "logged values are not a list"),
+    (_state(lambda s: s["train_config"].update(lr="fast")), "train_config: lr must be of type float"),
+    (_state(lambda s: s["train_config"].update(bogus=1)), "train_config has fields TrainConfig does not: bogus"),
+    (_state(lambda s: s.update(param_groups=[1, 2])), "param_groups are not a list of objects"),
+    ("optimizer cut short", "optimizer.safetensors is missing, corrupt or truncated"),
+    ("optimizer gone", "optimizer.safetensors is missing, corrupt or truncated"),
+]
+
+
+@pytest.fixture(scope="module")
+def two_step_run(tmp_path_factory):
+    from .test_bad_input import finished_run
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    finished_run(run)  # 2 steps of 32
+    return run
+
+
+@pytest.mark.parametrize("damage, words", DAMAGED_STATES, ids=[f"{i}: {w}"[:40] for i, (_, w) in
+                                                                 enumerate(DAMAGED_STATES)])
+def test_a_damaged_trainer_state_is_refused_before_any_step(tmp_path, capsys, monkeypatch, two_step_run, damage,
+                                                            words):
+    from crossmodal.tasks import captions as captions_task
+    from crossmodal.tasks.captions import CaptionBatches
+    from crossmodal.training import TrainConfig, train
+
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    run = pathlib.Path(shutil.copytree(two_step_run, tmp_path / "run"))
+    if damage == "optimizer cut short":
+        data = (run / "optimizer.safetensors").read_bytes()
+        (run / "optimizer.safetensors").write_bytes(data[: len(data) // 2])
+    elif damage == "optimizer gone":
+        (run / "optimizer.safetensors").unlink()
+    else:
+        state = json.loads((run / "trainer_state.json").read_text())
+        (run / "trainer_state.json").write_text(json.dumps(damage(state)))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    message = one_line_error(capsys, lambda: train_cli.main(["--resume", "--out", str(run)]))
+    assert words in message, message
+    model = new_captioner(tiny_config())  # the library's resume says the same
+    stream = CaptionBatches(torch.rand(64, 1, 28, 28), torch.arange(64) % 10, model.tokenizer, augment=False)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        train(model, TrainConfig(epochs=1, batch_size=32, augment=False), stream, out=run, resume=True,
+              run={"task": "captions"})
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path, capsys, monkeypatch):
+    def interrupted(task, args, argv, *settings):  # a checkpoint of step 7 saved, then the user presses Ctrl-C
+        pathlib.Path(args.out).mkdir()
+        (pathlib.Path(args.out) / "trainer_state.json").write_text('{"step": 7}')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main(["--out", str(out)]))
+    assert message == f"error: stopped (Ctrl-C); the checkpoint of step 7 in {out} is whole: continue with --resume " \
+                      f"--out {out}"
+    monkeypatch.setattr(train_cli, "run", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    message = one_line_error(capsys, lambda: train_cli.main(["--out", str(tmp_path / "other")]))
+    assert "stopped (Ctrl-C); no checkpoint was saved in" in message

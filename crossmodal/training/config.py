@@ -43,7 +43,8 @@ class TrainConfig:
                  "warmup_steps": (self.warmup_steps >= 0, "0 or more"), "grad_clip": (self.grad_clip > 0, "above 0"),
                  "min_lr_ratio": (0 <= self.min_lr_ratio <= 1, "from 0 to 1"),
                  "label_smoothing": (0 <= self.label_smoothing < 1, "from 0 up to (not including) 1"),
-                 "seed": (0 <= self.seed < 1 << 63, "a whole number from 0 to 2**63 - 1"),
+                 # the streams seed each batch with seed × 1,000,003 + ..., which must stay within 64 bits
+                 "seed": (0 <= self.seed < 1 << 32, "a whole number from 0 to 2**32 - 1"),
                  "save_every": (self.save_every >= 1, "1 or more")}
         for name, (ok, expected) in rules.items():
             if not ok:
