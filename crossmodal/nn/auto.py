@@ -8,10 +8,10 @@
 as a unit. Both use serialization.py: one format, one set of checks.
 """
 
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2LMHeadModel
 
 from ..folders import readable_folder, replacing
-from .config import check_gpt2_config
+from .config import gpt2_config_from_json
 from .flamingo import Flamingo
 from .model import VisionLanguageModel
 from .serialization import read_config, read_model, write_model
@@ -24,9 +24,7 @@ class TextLM:
 
     @staticmethod
     def config_from_json(values):
-        config = GPT2Config.from_dict(values)
-        check_gpt2_config(config)
-        return config
+        return gpt2_config_from_json(values)
 
     @staticmethod
     def from_config(config, tokenizer=None):

@@ -133,4 +133,4 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-VOLATILE = {"architectures", "vocabulary", "transformers_version", "_name_or_path"}  # not settings of the model
+VOLATILE = {"architectures", "vocabulary", "fingerprint", "transformers_version", "_name_or_path"}  # not settings
