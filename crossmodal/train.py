@@ -25,9 +25,11 @@ from safetensors import SafetensorError
 from .cli import Parser, one_line
 from .devices import pick_device
 from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json, readable_folder, recover
-from .nn.auto import architecture, load_model
+from .nn.auto import architecture, load_model, meta_model
 from .nn.config import check_config
 from .nn.encoders import check_built_in
+from .nn.memory import check_fits, training_bytes
+from .pretrained import shipped_dir
 from .tasks import TASKS, get_task
 from .training.distributed import Processes
 from .training.flags import add_flags, apply, flatten, flatten_json, given
@@ -194,7 +196,29 @@ def settings(task, args, resuming=False):
         check_config(model_config)
         if model_config.vision.timm_model:
             check_built_in(model_config.vision.timm_model)  # an hf-hub: name would go to the network to be built
+    elif model_config is not None:
+        model_config.check()  # a text LM's sizes: the rules a loaded one is held to (nn.config.check_gpt2_config)
+    check_memory(task, args, cfg, model_config, options)
     return cfg, model_config, options
+
+
+def check_memory(task, args, cfg, model_config, options):
+    """Refuse a model, or a first batch, that cannot fit the device's memory (nn/memory.py), before anything is built:
+    the model is built on the meta device, which allocates nothing."""
+    if getattr(options, "hub", False):
+        return  # the hub's GPT-2: 124 M parameters, not ours to size
+    start = (args.out if args.resume else args.init_from) or \
+        ((options.lm or shipped_dir("text-lm")) if task.name == "eyes" else None)  # the eyes' size is its LM's
+    if start and task.name == "eyes" and architecture(start) != "GPT2LMHeadModel":
+        return  # not a language model: the task's builder says so, in its words
+    if start:
+        model = meta_model(start)
+    else:
+        with torch.device("meta"):
+            model, _ = task.new_model(model_config, options)
+    per_process = -(-cfg.batch_size // int(os.environ.get("WORLD_SIZE", "1")))  # torchrun shares the batch's rows
+    check_fits(training_bytes(model, per_process), f"training a model of {sum(p.numel() for p in model.parameters()):,}"
+               f" parameters with --batch-size {cfg.batch_size}", pick_device(args.device))
 
 
 def build(task, args, model_config, options, cfg, say=print):

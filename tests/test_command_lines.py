@@ -47,6 +47,10 @@ BAD_TRAIN = [  # (flags, the words the one line must hold)
     # issue #39: an empty folder is no folder (it trained from scratch); a seed the streams cannot multiply
     (["--init-from", ""], "--init-from is empty"), (["--warm-start", ""], "--warm-start is empty"),
     (["--seed", str(2**63 - 1)], "seed (--seed) must be a whole number from 0 to 2**32 - 1"),
+    # issue #39: one check for a config, wherever it comes from (the flags get the rules a loaded one gets)
+    (["--task", "text", "--n-layer", "0"], "n_layer must be a whole number from 1 to 256, got 0"),
+    (["--task", "text", "--n-positions", "8"], "n_positions (--n-positions) must be at least 58"),
+    (["--task", "text", "--n-embd", "100", "--n-head", "3"], "n_embd (100) must be a multiple of n_head (3)"),
 ]
 
 
@@ -493,3 +497,58 @@ def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(train_cli, "run", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     message = one_line_error(capsys, lambda: train_cli.main(["--out", str(tmp_path / "other")]))
     assert "stopped (Ctrl-C); no checkpoint was saved in" in message
+
+
+# --- issue #39: the largest model and batch that will be built (nn/memory.py) ---------------------------------------
+
+LAPTOP = 8 * 2**30  # bytes free: what a learner's laptop has
+
+
+@pytest.fixture
+def laptop(monkeypatch):
+    from crossmodal.nn import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": LAPTOP)
+
+
+TOO_LARGE = [  # flags that ask for more memory than a laptop has
+    ["--decoder.dim", "16384"], ["--decoder.dim", "16384", "--decoder.depth", "256"],
+    ["--task", "text", "--n-embd", "16384"], ["--batch-size", "1048576"],
+    ["--task", "questions", "--batch-size", "1048576"], ["--task", "eyes", "--batch-size", "1048576"],
+]
+
+
+@pytest.mark.parametrize("flags", TOO_LARGE, ids=[" ".join(f) for f in TOO_LARGE])
+def test_a_model_or_batch_that_cannot_fit_is_refused_before_it_is_built(tmp_path, capsys, monkeypatch, laptop,
+                                                                        flags):
+    def only_on_meta(linear, real=torch.nn.Linear.reset_parameters):
+        assert linear.weight.is_meta, "built in memory before its size was checked"
+        real(linear)
+
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", only_on_meta)
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main([*flags, "--steps", "1", "--out", str(out)]))
+    assert re.search(r"needs at least [\d,.]+ GiB of memory, and 8.0 GiB is free on this machine", message), message
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task", ["captions", "numbers", "questions", "text", "eyes"])
+def test_every_tasks_own_sizes_fit_a_laptop(tmp_path, laptop, task):
+    """The rule refuses only what cannot fit: each task's defaults pass it (and train: tests/test_cli.py)."""
+    assert train_cli.settings(train_cli.get_task(task), train_cli.parser_for(train_cli.get_task(task)).parse_args(
+        ["--task", task, "--out", str(tmp_path / "run")])) is not None
+
+
+def test_the_library_refuses_what_cannot_fit_with_the_same_sentence(tmp_path, monkeypatch, laptop):
+    from crossmodal import load_captioner
+    from crossmodal.nn import memory
+
+    model = load_captioner()
+    digit = torch.zeros(28, 28)
+    digit[6:22, 13:15] = 1
+    with pytest.raises(ValueError, match=r"beam search with num_beams=1000000 for 1 image\(s\) needs at least"):
+        model.generate(digit, num_beams=10**6)
+    assert model.generate(digit, num_beams=3).shape[0] == 1  # a few beams fit
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 2**20)  # a megabyte free
+    with pytest.raises(ValueError, match=r"mnist-captioner holds a model of [\d,]+ parameters, which needs at least"):
+        load_captioner()

@@ -8,6 +8,7 @@
 as a unit. Both use serialization.py: one format, one set of checks.
 """
 
+import torch
 from transformers import GPT2LMHeadModel
 
 from ..folders import readable_folder, replacing
@@ -65,6 +66,15 @@ def load_model(folder, device="cpu", expect=None):
     if wanted and name not in wanted:
         raise ValueError(f"{folder} holds a {name}, not a {' or '.join(wanted)}")
     return read_model(folder, ARCHITECTURES[name], device)
+
+
+def meta_model(folder):
+    """The model a checkpoint folder's config.json describes, built on the meta device: every tensor's shape and type,
+    no memory, no weights read (to measure what loading or training it would take)."""
+    kind = ARCHITECTURES[architecture(folder)]
+    _, config = read_config(folder, kind)
+    with torch.device("meta"):
+        return kind.from_config(config)
 
 
 def save_model(model, folder, tokenizer=None):

@@ -32,6 +32,7 @@ from safetensors.torch import load_model as load_safetensors
 from safetensors.torch import save_model
 
 from ..folders import CONFIG, TOKENIZER, WEIGHTS, read_json, readable_folder, write_json
+from .memory import check_fits, model_bytes
 
 FLOAT_TYPES = {"F16", "BF16", "F32", "F64"}  # safetensors' names for floating-point tensors
 # every file a tokenizer is read from (transformers' names); those present are fingerprinted
@@ -145,12 +146,14 @@ def read_model(folder, kind, device="cpu"):
     tokenizer = read_tokenizer(folder, raw) if (folder / TOKENIZER).is_file() else None
     try:
         with torch.device("meta"):  # the model's tensors, shapes and types without allocating their memory
-            expected = kind.from_config(config, tokenizer).state_dict(keep_vars=True)  # a tokenizer that does not
-    except ValueError as err:  # fit the config (its size, its special tokens' ids) is refused here
+            meta = kind.from_config(config, tokenizer)  # a tokenizer that does not fit the config (its size, its
+    except ValueError as err:  # special tokens' ids) is refused here
         raise ValueError(f"{folder}: {err}") from None
     except (TypeError, ZeroDivisionError, RuntimeError, ImportError, KeyError) as err:
         raise ValueError(f"{folder / CONFIG} does not describe a model that can be built: {err}") from None
-    check_header(folder / WEIGHTS, expected)
+    check_header(folder / WEIGHTS, meta.state_dict(keep_vars=True))
+    check_fits(model_bytes(meta), f"{folder} holds a model of {sum(p.numel() for p in meta.parameters()):,} "
+               "parameters, which", device)
     check_fingerprint(folder, raw)
     model = kind.from_config(config, tokenizer)
     try:

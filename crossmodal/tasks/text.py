@@ -17,6 +17,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
 from ..data.facts import all_facts, corpus, held_out_facts
 from ..nn.auto import named_loss
+from ..nn.config import check_gpt2_config
 from ..nn.flamingo import CACHE_ARGUMENT
 from ..nn.tokenizer import build_char_tokenizer
 from ..training.config import TrainConfig
@@ -35,6 +36,15 @@ class TextLMConfig:
     n_layer: int = 4  # blocks
     n_head: int = 4  # attention heads per block
     n_positions: int = 64  # longest text, in tokens
+
+    def check(self):
+        """The rules a loaded GPT-2 is held to (nn.config.check_gpt2_config), and room for the longest fact."""
+        check_gpt2_config(tiny_config(vocab_size=1, n_positions=self.n_positions, n_embd=self.n_embd,
+                                      n_layer=self.n_layer, n_head=self.n_head, bos_token_id=0, eos_token_id=0))
+        longest = max(len(fact) for fact in all_facts()) + 2  # a token per character, with bos and eos
+        if self.n_positions < longest:
+            raise ValueError(f"n_positions (--n-positions) must be at least {longest}: the longest fact is "
+                             f"{longest} tokens with its bos and eos, got {self.n_positions}")
 
 
 def tiny_config(vocab_size, n_positions=64, n_embd=96, n_layer=4, n_head=4, **kwargs):
