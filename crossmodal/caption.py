@@ -6,8 +6,9 @@
 
 Any picture of a digit works (any size, dark-on-light or light-on-dark, palette or 16-bit,
 a phone photo's EXIF rotation, ink on a transparent canvas): it is turned into an MNIST-like
-28×28 input first, with MNIST's own recipe. A file that cannot be read gets one line of
-explanation and a non-zero exit status, never a traceback.
+28×28 input first, with MNIST's own recipe. It prints the caption, then how sure the model was.
+A file that cannot be read, or that is noise or a blot rather than a drawing (the drawing pad's
+rule, drawings.py), gets one line of explanation and a non-zero exit status, never a traceback.
 """
 
 import os
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from .cli import Parser, one_line
 from .devices import pick_device
-from .images import BlankImageError, preprocess_drawing
+from .drawings import NotADrawing, check_not_a_blot, check_strokes
+from .images import BlankImageError, preprocess_drawing, raster_formats
 
 
 def main(argv=None):
@@ -31,17 +33,29 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu (default: one picture is quickest there), cuda, mps or auto")
     args = p.parse_args(argv)
     try:
+        if args.checkpoint is not None and not args.checkpoint.strip():  # "" would mean the shipped captioner
+            raise ValueError("--checkpoint is empty: give the folder of a saved captioner, or leave --checkpoint out")
         if args.attention_png:
             check_output(args.attention_png, args.image, args.overwrite)  # before any work, not after it
         device = pick_device(args.device)
-        image = preprocess_drawing(read_picture(args.image))
+        picture = read_picture(args.image)
+        check_strokes(picture)  # noise, a blot: the model would name a digit for it, sure of itself
+        image = check_not_a_blot(preprocess_drawing(picture))
         model = load_model(args.checkpoint, device)
         result = model.caption(image)
+        if not result.text:
+            raise ValueError(f"the model wrote nothing for {args.image} (it ended at once): it has no caption, and no "
+                             "maps to draw; try a clearer picture, or another --checkpoint")
     except BlankImageError:
         sys.exit(f"error: {args.image} is blank: there is no digit to caption")
+    except NotADrawing as err:
+        sys.exit(f"error: {args.image}: {str(err)[0].lower()}{str(err)[1:]}")
     except (ValueError, OSError) as err:
         sys.exit(one_line(err))
+    except KeyboardInterrupt:
+        sys.exit("error: stopped (Ctrl-C); nothing was written")
     print(result.text)
+    print(f"{100 * result.sureness:.0f}% sure" + (": unsure, check it" if result.sureness < 0.5 else ""))
     if args.attention_png:
         from .viz import plot_caption_strip
 
@@ -67,14 +81,14 @@ def read_picture(path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # too large is an error, not a warning
         try:
-            picture = Image.open(path)
+            picture = Image.open(path, formats=raster_formats())  # never EPS: Pillow would run Ghostscript on it
             picture.load()  # decode now, so a truncated file fails here
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
             raise ValueError(f"{path} is too large to open safely ({err}); scale it down first") from None
         except Exception as err:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error ...)
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ValueError(f"cannot read {path} as an image ({reason}): is it a complete PNG, JPEG, GIF or "
-                             "TIFF file?") from None
+            raise ValueError(f"cannot read {path} as an image ({reason}): is it a complete PNG, JPEG, GIF, BMP, "
+                             "TIFF or WebP file?") from None
     return picture
 
 

@@ -200,6 +200,8 @@ def plot_rollout(model, caption, char):
 def plot_caption_strip(caption, layer=None, head=None):
     """The whole caption: one small map per character, on one colour scale (layer/head None = mean)."""
     maps = caption_maps(caption, layer, head)
+    if not len(maps):  # render_strip's sentence
+        raise ValueError("the caption has no characters, so there are no maps to draw (the model ended at once)")
     n, vmax = len(maps), maps.max()
     fig = Figure(figsize=(0.6 * n + 1.0, 1.55), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -552,3 +553,120 @@ def test_the_library_refuses_what_cannot_fit_with_the_same_sentence(tmp_path, mo
     monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 2**20)  # a megabyte free
     with pytest.raises(ValueError, match=r"mnist-captioner holds a model of [\d,]+ parameters, which needs at least"):
         load_captioner()
+
+
+# --- issue #39: pictures: raster formats only, noise refused, nothing written is no caption -----------------------
+
+def _noise(path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 100), dtype=np.uint8)).save(path)
+
+
+def _gradient(path):
+    from PIL import Image
+
+    Image.fromarray(np.tile(np.linspace(0, 255, 120).astype(np.uint8), (90, 1))).save(path)
+
+
+def _photo(path):  # smooth shades all over, as a photograph of a scene has
+    from PIL import Image, ImageFilter
+
+    small = Image.fromarray(np.random.default_rng(1).integers(0, 256, (60, 80), dtype=np.uint8))
+    small.resize((320, 240), Image.BICUBIC).filter(ImageFilter.GaussianBlur(6)).save(path)
+
+
+def _specks(path):
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(2).random((112, 112)) < 0.1).astype(np.uint8) * 255).save(path)
+
+
+def _eps(path):
+    from PIL import Image
+
+    with open(path, "wb") as f:  # a seven as PostScript, whatever the file's name says
+        Image.open(seven_png(path.with_name("for-eps.png"))).save(f, "EPS")
+
+
+NOT_A_DRAWING = [  # (how the picture is made, its name, the words of the one line)
+    (_noise, "noise.png", "fills the picture to its edges like a blot or noise"),
+    (_gradient, "gradient.png", "fills the picture to its edges like a blot or noise"),
+    (_photo, "photo.jpg", "fills the picture to its edges like a blot or noise"),
+    (_specks, "specks.png", "these are scattered specks, not a digit"),
+    (_eps, "seven.eps", "cannot read"), (_eps, "innocent.png", "cannot read"),
+]
+
+
+@pytest.fixture
+def no_ghostscript_run(monkeypatch):
+    """Pillow's EPS reader as if Ghostscript were installed; any call to it is recorded (and never runs)."""
+    from PIL import EpsImagePlugin
+
+    calls = []
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        AssertionError("Ghostscript was run on the picture")))
+    return calls
+
+
+@pytest.mark.parametrize("make, name, words", NOT_A_DRAWING, ids=[n for _, n, _ in NOT_A_DRAWING])
+def test_the_caption_command_refuses_what_is_not_a_drawing(tmp_path, capsys, no_ghostscript_run, make, name, words):
+    make(tmp_path / name)
+    message = one_line_error(capsys, lambda: caption_cli.main([str(tmp_path / name)]))
+    assert words in message, message
+    assert no_ghostscript_run == [] and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("make, name, words", NOT_A_DRAWING, ids=[n for _, n, _ in NOT_A_DRAWING])
+def test_read_number_and_preprocess_refuse_the_same_pictures(tmp_path, no_ghostscript_run, make, name, words):
+    from PIL import Image
+
+    from crossmodal import load_reader, preprocess_drawing
+    from crossmodal.tasks.numbers import read_number
+
+    make(tmp_path / name)
+    if name.endswith(("eps", "innocent.png")):  # opened by the caller with Pillow's every format: still not decoded
+        with pytest.raises(ValueError, match="EPS pictures are not read"):
+            preprocess_drawing(Image.open(tmp_path / name))
+    else:
+        sentence = words.replace("these", "These").replace("fills", "This fills").replace("digit", "number")
+        with pytest.raises(ValueError, match=sentence):
+            read_number(load_reader(), Image.open(tmp_path / name))
+    assert no_ghostscript_run == []
+
+
+def test_a_caption_comes_with_its_sureness_and_an_empty_one_is_refused(tmp_path, capsys):
+    from crossmodal.viz import plot_caption_strip
+
+    picture = seven_png(tmp_path / "seven.png")
+    caption_cli.main([picture])
+    caption, sure = capsys.readouterr().out.splitlines()
+    assert caption == "This is the number seven." and re.fullmatch(r"\d+% sure(: unsure, check it)?", sure)
+    mute = new_captioner(tiny_config())  # a model that writes <eos> first, whatever it sees
+    eos = mute.config.eos_id
+    with torch.no_grad():
+        mute.decoder.wte.weight[eos] = 5.0
+        mute.decoder.ln_f.weight.zero_()
+        mute.decoder.ln_f.bias.copy_(mute.decoder.wte.weight[eos])
+    mute.save_pretrained(tmp_path / "mute")
+    for flags in ([], ["--attention-png", str(tmp_path / "maps.png")]):
+        message = one_line_error(capsys, lambda flags=flags: caption_cli.main([picture, "--checkpoint",
+                                                                               str(tmp_path / "mute"), *flags]))
+        assert "the model wrote nothing for" in message and not (tmp_path / "maps.png").exists()
+    nothing = mute.caption(caption_cli.preprocess_drawing(caption_cli.read_picture(picture)))
+    assert nothing.text == ""
+    with pytest.raises(ValueError, match="the caption has no characters, so there are no maps to draw"):
+        plot_caption_strip(nothing)
+    message = one_line_error(capsys, lambda: caption_cli.main([picture, "--checkpoint", ""]))
+    assert "--checkpoint is empty" in message
+
+
+def test_a_picture_of_no_pixels_is_a_sentence():
+    from PIL import Image
+
+    from crossmodal import preprocess_drawing, preprocess_number
+
+    for preprocess in (preprocess_drawing, preprocess_number):
+        with pytest.raises(ValueError, match="the image is empty"):
+            preprocess(Image.new("L", (0, 0)))
