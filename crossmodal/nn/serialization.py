@@ -99,6 +99,9 @@ def check_fingerprint(folder, config):
     if saved.get("weights") != found["weights"]:
         raise ValueError(f"{folder / WEIGHTS} is not the weights file this model was saved with (config.json's "
                          "fingerprint records another): the files come from different saves, or it was damaged")
+    if saved.get("tokenizer") != found["tokenizer"] and not (folder / TOKENIZER).is_file():
+        raise ValueError(f"{folder} holds a model but no tokenizer ({TOKENIZER}), though one was saved with it: copy "
+                         "the checkpoint's tokenizer back, or save or download the checkpoint again")
     if saved.get("tokenizer") != found["tokenizer"]:
         raise ValueError(f"{folder / TOKENIZER} is not the tokenizer this model was saved with (its files differ from "
                          "the fingerprint config.json records): the files come from different checkpoints or were "
