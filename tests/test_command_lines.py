@@ -670,3 +670,26 @@ def test_a_picture_of_no_pixels_is_a_sentence():
     for preprocess in (preprocess_drawing, preprocess_number):
         with pytest.raises(ValueError, match="the image is empty"):
             preprocess(Image.new("L", (0, 0)))
+
+
+def test_an_unreachable_hub_is_said_at_once(tmp_path, capsys, monkeypatch):
+    """--task text --hub true offline: one sentence about the hub, before any wait or write (it was 30 s, then
+    "could not write runs/...")."""
+    import huggingface_hub
+    from transformers import GPT2LMHeadModel
+
+    from crossmodal.tasks.text import build_text_lm
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)  # never downloaded
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", lambda *a, **k: pytest.fail("went to the network"))
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main(["--task", "text", "--hub", "true", "--steps", "1",
+                                                             "--out", str(out)]))
+    assert "--hub true loads GPT-2 from the Hugging Face hub, which could not be reached" in message, message
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="could not be reached .*Name or service not known"):
+        build_text_lm(hub=True)

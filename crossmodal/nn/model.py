@@ -217,6 +217,9 @@ class VisionLanguageModel(nn.Module):
             check_mnist_like(x)
         if isinstance(prompts, str) or prompts is None:
             prompts = [prompts] * len(x)
+        if getattr(self.tokenizer, "chat_template", None) and any(p is None for p in prompts):
+            raise ValueError("this model answers questions (its tokenizer has a chat template): give every image a "
+                             "question, e.g. 'What number is written?'")
         if len(prompts) != len(x):
             raise ValueError(f"one prompt per image: got {len(x)} images and {len(prompts)} prompts")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

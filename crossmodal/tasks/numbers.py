@@ -121,8 +121,9 @@ def read_number(model, picture):
     Noise and blots are refused too (drawings.NotADrawing), rather than read as some number.
     """
     check_reader(model)
+    x = preprocess_number(picture, canvas=pair(model.config.vision.image_size))  # a blank, a dot: its sentences
     check_strokes(picture, "number")  # noise or a blot is refused, as the pads refuse it (drawings.py)
-    x = check_not_a_blot(preprocess_number(picture, canvas=pair(model.config.vision.image_size)), "number")
+    check_not_a_blot(x, "number")
     check_digit_count(model, x[0])
     return model.generate_text(x)[0].text
 

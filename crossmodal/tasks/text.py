@@ -60,6 +60,7 @@ def build_text_lm(hub=False, texts=None, seed=0, **config):
     config: tiny_config's sizes (n_embd, n_layer, ...). seed: the fresh model's initial weights.
     """
     if hub:
+        check_hub()  # offline: a sentence now, not transformers' timeouts
         lm, tokenizer = GPT2LMHeadModel.from_pretrained(HUB_NAME), GPT2TokenizerFast.from_pretrained(HUB_NAME)
     else:
         tokenizer = build_char_tokenizer(all_facts() if texts is None else texts)
@@ -161,7 +162,23 @@ class TextOptions:
     hub: bool = False  # start from the hub's GPT-2 and its tokenizer (needs the internet; the model flags are unused)
 
     def check(self):
-        pass  # nothing to refuse: a bool
+        pass  # nothing to refuse: a bool (whether the hub can be reached is build_text_lm's to say, at once)
+
+
+def check_hub(timeout=5):
+    """Refuse hub=True at once, in a sentence, when GPT-2 is not in the local cache and the Hugging Face hub cannot be
+    reached: transformers would wait its timeouts, and the failure would then read as a folder not written."""
+    import huggingface_hub
+
+    if all(isinstance(huggingface_hub.try_to_load_from_cache(HUB_NAME, name), str)
+           for name in ("config.json", "model.safetensors", "tokenizer.json")):
+        return  # downloaded before: transformers loads it from the cache
+    try:
+        huggingface_hub.model_info(HUB_NAME, timeout=timeout)
+    except Exception as err:  # offline mode, no network, a proxy's refusal: the hub's and httpx's own kinds
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--hub true loads GPT-2 from the Hugging Face hub, which could not be reached ({reason}): "
+                         "connect to the internet, or leave out --hub to train the tiny GPT-2 offline") from None
 
 
 def _new_model(config, options):

@@ -143,6 +143,14 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
                                        f"it is sent, each from 8 to 2048; got {proposal['value']}")
         return height, width
 
+    @traitlets.validate("canvas_size")
+    def _check_canvas_size(self, proposal):
+        height, width = proposal["value"]
+        if not (16 <= height <= 4096 and 16 <= width <= 4096):
+            raise traitlets.TraitError(f"canvas_size is the (height, width) of the canvas in screen pixels, each from "
+                                       f"16 to 4096; got {proposal['value']}")
+        return height, width
+
     @traitlets.observe("pixels")
     def _on_pixels(self, change):
         try:
