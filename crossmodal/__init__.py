@@ -33,7 +33,15 @@ from .nn import (
     scaled_dot_product_attention,
     set_fused_attention,
 )
-from .pretrained import load_answerer, load_captioner, load_fusion, load_gpt2_eyes, load_reader, load_text_lm
+from .pretrained import (
+    load_answerer,
+    load_captioner,
+    load_fusion,
+    load_gpt2_eyes,
+    load_reader,
+    load_text_lm,
+    load_wide_captioner,
+)
 
 try:
     __version__ = version("crossmodal")  # from the installed package's metadata (pyproject.toml)
@@ -44,6 +52,6 @@ __all__ = [
     "BlankImageError", "Decoder", "DecoderConfig", "Flamingo", "Generation", "KVCache", "MultiHeadAttention",
     "TimmEncoder", "VLMConfig", "VisionConfig", "VisionLanguageModel", "VisionTransformer", "build_char_tokenizer",
     "caption_for", "load_answerer", "load_captioner", "load_emnist", "load_fusion", "load_gpt2_eyes", "load_mnist",
-    "load_model", "load_reader", "load_text_lm", "preprocess_drawing", "preprocess_number",
+    "load_model", "load_reader", "load_text_lm", "load_wide_captioner", "preprocess_drawing", "preprocess_number",
     "scaled_dot_product_attention", "set_fused_attention", "to_image_batch",
 ]

@@ -21,9 +21,10 @@ from pathlib import Path
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 OPTIMIZER, TRAINER_STATE, RECORD = "optimizer.safetensors", "trainer_state.json", "training.json"
+STEPPED = "stepped.safetensors"  # with a weight average: the stepped weights (model.safetensors holds the average)
 # the files crossmodal writes as a set; anything else in a checkpoint folder is the user's and is kept
 OWN_FILES = {WEIGHTS, CONFIG, TOKENIZER, "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-             "generation_config.json", OPTIMIZER, TRAINER_STATE, RECORD}
+             "generation_config.json", OPTIMIZER, STEPPED, TRAINER_STATE, RECORD}
 
 
 def _siblings(folder):
@@ -58,6 +59,7 @@ def replacing(folder):
     new.mkdir(parents=True)
     try:
         yield new
+        one_mode(new)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
@@ -65,6 +67,21 @@ def replacing(folder):
         folder.rename(old)
     new.rename(folder)  # the commit point: from here on `folder` is the new checkpoint
     shutil.rmtree(old, ignore_errors=True)
+
+
+def one_mode(folder):
+    """Give every file in `folder` the mode a new file gets here (the umask's: -rw-r--r-- under the usual 022).
+
+    safetensors writes its files -rw------- whatever the umask, and the JSON beside them follows the umask: on a
+    shared file system the others would read a run's config but not its weights.
+    """
+    probe = folder / ".mode"
+    probe.touch()  # made as any new file is: 0o666 less the umask (and what the file system adds)
+    mode = probe.stat().st_mode & 0o777
+    probe.unlink()
+    for f in folder.iterdir():
+        if f.is_file() and not f.is_symlink():
+            f.chmod(mode)
 
 
 def recover(folder):

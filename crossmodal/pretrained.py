@@ -1,6 +1,7 @@
 """The models shipped inside the package: working demos with no training and no download.
 
     load_captioner()        the MNIST captioner (notebooks 05–06)              checkpoints/mnist-captioner/
+    load_wide_captioner()   a captioner of the reader's width, its encoder (07) checkpoints/wide-captioner/
     load_reader()           the reader of handwritten numbers (07)             checkpoints/number-reader/
     load_answerer()         the question answerer about such numbers (08)      checkpoints/question-answerer/
     load_fusion(name)       the three fusion designs side by side (09)         checkpoints/fusion-{cross,prefix,raw}/
@@ -17,7 +18,8 @@ from .folders import RECORD, read_json
 from .nn.auto import load_model
 from .nn.config import FUSIONS
 
-SHIPPED = {"captioner": "mnist-captioner", "reader": "number-reader", "answerer": "question-answerer",
+SHIPPED = {"captioner": "mnist-captioner", "wide-captioner": "wide-captioner", "reader": "number-reader",
+           "answerer": "question-answerer",
            **{f"fusion-{f}": f"fusion-{f}" for f in FUSIONS}, "text-lm": "text-lm", "gpt2-eyes": "gpt2-eyes"}
 
 
@@ -36,6 +38,12 @@ def record(name):
 def load_captioner(device="cpu"):
     """The shipped MNIST captioner, ready to caption (eval mode, offline)."""
     return load_model(shipped_dir("captioner"), device, expect="VisionLanguageModel")[0]
+
+
+def load_wide_captioner(device="cpu"):
+    """The shipped captioner of the reader's width (7 × 7 patches, width 96; a 4 × 4 grid on a digit), whose encoder
+    the reader starts from (`--warm-start`): it already knows digits, so the reader learns only where they are."""
+    return load_model(shipped_dir("wide-captioner"), device, expect="VisionLanguageModel")[0]
 
 
 def load_reader(device="cpu"):

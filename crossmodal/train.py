@@ -28,7 +28,7 @@ from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json, reada
 from .nn.auto import architecture, load_model, meta_model
 from .nn.config import check_config
 from .nn.encoders import check_built_in
-from .nn.memory import check_fits, training_bytes
+from .nn.memory import check_fits, model_bytes, training_bytes
 from .pretrained import shipped_dir
 from .tasks import TASKS, get_task
 from .training.distributed import Processes
@@ -53,6 +53,10 @@ def parser_for(task):
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
+    p.add_argument("--compile", action="store_true", help="compile the training step with torch.compile (worth it "
+                   "on a GPU and for long runs; compiling takes a minute)")
+    p.add_argument("--bf16", action="store_true", help="the forward pass in bfloat16 (torch.autocast): for GPUs and "
+                   "CPUs that multiply bf16 natively; the weights stay float32")
     p.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="also evaluate every STEPS steps, not only after each epoch")
     p.add_argument("--init-from", default=None, metavar="FOLDER",
@@ -106,7 +110,7 @@ def run(task, args, argv, cfg, model_config, options):
         identity = {"task": task.name, "task_options": flatten(options) if options is not None else {}}
         history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
                         loss=task.loss, tokenizer=tokenizer, run=identity, processes=processes,
-                        callbacks=task.callbacks(model))
+                        callbacks=task.callbacks(model), compile=args.compile, bf16=args.bf16)
         if processes.main:
             record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
             for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
@@ -153,6 +157,8 @@ def settings(task, args, resuming=False):
     base_model = task.model_config()
     values = {**given(args, task.train_config), **(given(args, base_model) if base_model is not None else {})}
     option_values = given(args, task.options()) if task.options is not None else {}
+    if values.get("vision.stem") == "patch" and "vision.stem_channels" not in values:
+        values["vision.stem_channels"] = 0  # the full-resolution convolution belongs to the conv stem the task chose
     if values.get("steps") == 0:  # 0 is TrainConfig's "train by epochs", which is not what `--steps 0` asks for
         raise ValueError("--steps 0 trains nothing: give 1 or more, or leave --steps out to train for --epochs")
     model_flags = [k for k in values if base_model is not None and k in flatten(base_model)]
@@ -217,8 +223,9 @@ def check_memory(task, args, cfg, model_config, options):
         with torch.device("meta"):
             model, _ = task.new_model(model_config, options)
     per_process = -(-cfg.batch_size // int(os.environ.get("WORLD_SIZE", "1")))  # torchrun shares the batch's rows
-    check_fits(training_bytes(model, per_process), f"training a model of {sum(p.numel() for p in model.parameters()):,}"
-               f" parameters with --batch-size {cfg.batch_size}", pick_device(args.device))
+    needed = training_bytes(model, per_process) + (model_bytes(model) if cfg.ema else 0)  # the average: a copy
+    check_fits(needed, f"training a model of {sum(p.numel() for p in model.parameters()):,} parameters with "
+               f"--batch-size {cfg.batch_size}", pick_device(args.device))
 
 
 def build(task, args, model_config, options, cfg, say=print):

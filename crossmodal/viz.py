@@ -197,18 +197,29 @@ def plot_rollout(model, caption, char):
     return fig
 
 
-def plot_caption_strip(caption, layer=None, head=None):
-    """The whole caption: one small map per character, on one colour scale (layer/head None = mean)."""
+def plot_caption_strip(caption, layer=None, head=None, row_length=None):
+    """The whole caption: one small map per character, on one colour scale (layer/head None = mean).
+
+    row_length: at most this many maps per row, wrapping after a space where one fits (None: one row).
+    """
     maps = caption_maps(caption, layer, head)
     if not len(maps):  # render_strip's sentence
         raise ValueError("the caption has no characters, so there are no maps to draw (the model ended at once)")
-    n, vmax = len(maps), maps.max()
-    fig = Figure(figsize=(0.6 * n + 1.0, 1.55), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    vmax, rows = maps.max(), _wrap(caption.text, row_length)
+    cols = max(s.stop - s.start for s in rows)
+    fig = Figure(figsize=(0.6 * cols + 1.0, 0.2 + 1.35 * len(rows)), layout="constrained")
+    grid = fig.subplots(len(rows), cols, squeeze=False)
+    axes = []
+    for row, chars in zip(grid, rows):
+        for c, ax in enumerate(row):
+            if c < chars.stop - chars.start:
+                axes.append(ax)
+            else:
+                fig.delaxes(ax)  # the rest of a short row stays empty
     for ax, m, ch in zip(axes, maps, caption.text):
         _draw(ax, caption.image, m, vmax)
         ax.set_xlabel(_visible(ch), fontsize=10, labelpad=2)
-    _colour_bar(fig, axes, vmax, fraction=0.01, pad=0.005, aspect=8)  # thin, close to the last map
+    _colour_bar(fig, axes, vmax, fraction=0.01, pad=0.005, aspect=8 * len(rows))  # thin, close to the maps
     fig.suptitle(f"{caption.text!r}  ·  {_which(layer, head)}", fontsize=9)
     return fig
 

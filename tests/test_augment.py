@@ -58,3 +58,18 @@ def test_augment_on_the_gpu_matches_the_cpu():
     on_cpu = augment(x, torch.Generator().manual_seed(1), strokes=True)
     on_gpu = augment(x.cuda(), torch.Generator().manual_seed(1), strokes=True)
     assert torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-5)
+
+
+def test_elastic_warps_smoothly_from_a_seed_and_costs_nothing_when_off():
+    from crossmodal.data.augment import elastic_field
+
+    field = elastic_field(200, 28, 28, 34.0, torch.Generator().manual_seed(0))
+    assert field.shape == (200, 2, 28, 28)
+    assert 0.5 < field.abs().mean() < 2.0  # about a pixel, as Simard et al.'s setting gives
+    assert (field[:, :, 1:] - field[:, :, :-1]).abs().mean() < 0.3 * field.abs().mean()  # neighbours move together
+    x = stroke()
+    warped = augment(x, torch.Generator().manual_seed(3), elastic=34.0)
+    assert torch.equal(warped, augment(x, torch.Generator().manual_seed(3), elastic=34.0))
+    assert not torch.equal(warped, augment(x, torch.Generator().manual_seed(3)))
+    plain = augment(x, torch.Generator().manual_seed(3))
+    assert torch.equal(augment(x, torch.Generator().manual_seed(3), elastic=0.0), plain)

@@ -29,12 +29,15 @@ def test_caption_refuses_bad_images(tiny_model, image, message):
 
 
 def test_caption_accepts_uint8_numpy_and_pil(tiny_model):
+    from crossmodal.images import NotMNISTLikeWarning
+
     pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     pixels[0, 0], pixels[0, 1] = 0, 255  # so that 32-bit whole numbers, read darkest to lightest, read the same
-    assert tiny_model.caption(pixels.astype(np.int32)).text == tiny_model.caption(pixels).text
-    a = tiny_model.caption(pixels).text
-    assert tiny_model.caption(Image.fromarray(pixels)).text == a
-    assert tiny_model.caption(torch.from_numpy(pixels).float() / 255).text == a
+    with pytest.warns(NotMNISTLikeWarning):  # noise, on purpose: every format must read it the same
+        assert tiny_model.caption(pixels.astype(np.int32)).text == tiny_model.caption(pixels).text
+        a = tiny_model.caption(pixels).text
+        assert tiny_model.caption(Image.fromarray(pixels)).text == a
+        assert tiny_model.caption(torch.from_numpy(pixels).float() / 255).text == a
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0])
@@ -48,10 +51,14 @@ def test_blank_drawing_is_refused():
         preprocess_drawing(np.full((200, 300), 255, dtype=np.uint8))
 
 
-def test_missing_data_names_the_variable(tmp_path, monkeypatch):
+def test_missing_data_names_the_variable_and_leaves_no_empty_folders(tmp_path, monkeypatch):
     monkeypatch.setattr("torchvision.datasets.MNIST.mirrors", ["http://127.0.0.1:9/"])  # no network, fast
     with pytest.raises(RuntimeError, match="CROSSMODAL_DATA"):
         load_mnist(train=False, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the folder given is kept, without an empty MNIST/raw/ in it
+    with pytest.raises(RuntimeError, match="CROSSMODAL_DATA"):
+        load_mnist(train=False, root=tmp_path / "cache" / "crossmodal")  # as ~/.cache/crossmodal on a new account
+    assert list(tmp_path.iterdir()) == []  # none of the folders the download made for itself
 
 
 def test_missing_checkpoint(tmp_path):

@@ -10,8 +10,9 @@ that the page reads "7", then "71", with a strip of one map per digit. In a note
 scrolls to the lower one, focuses its brush and draws: the canvas must stay where the pen is while the answers
 arrive. Screenshots are saved in artifacts/browser/.
 
-Needs Debian's chromium at /usr/bin/chromium (Playwright's own browser download is never used).
-Without it the test is skipped, except in CI (CI=true), where it fails.
+Needs a Chromium: Debian's at /usr/bin/chromium (what CI installs), or the one the CROSSMODAL_CHROMIUM environment
+variable names (any Chromium or Chrome; the README says where to get one). Playwright's own browser download is
+never used. Without a browser the test is skipped, except in CI (CI=true), where it fails.
 """
 
 import json
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("CROSSMODAL_CHROMIUM") or "/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "06_attention_maps.ipynb"
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -35,7 +36,8 @@ if not CHROMIUM.exists():
     if os.environ.get("CI"):
         pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (apt-get install -y chromium)",
                     pytrace=False)
-    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install -y chromium, or set CROSSMODAL_CHROMIUM to a "
+                "Chromium or Chrome)", allow_module_level=True)
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (only once we know there is a browser)
 
@@ -166,7 +168,7 @@ KERNEL_IDLE = """() => {
 
 @contextmanager
 def browser_page():
-    """A Chromium page of 1280 × 1000 (Debian's chromium, no sandbox, no GPU), closed afterwards."""
+    """A Chromium page of 1280 × 1000 (CHROMIUM, no sandbox, no GPU), closed afterwards."""
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:

@@ -1,6 +1,7 @@
 """The two command-line tools: crossmodal.caption and crossmodal.train."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -61,6 +62,22 @@ def test_train_cli_writes_a_checkpoint_and_its_record(tmp_path, monkeypatch, mni
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["vision"]["patch_size"] == 7 and config["decoder"]["dim"] == 32
 
+
+def test_a_runs_files_share_the_mode_the_umask_gives(tmp_path, monkeypatch):
+    """safetensors writes -rw------- whatever the umask: on a shared file system (--out for several machines) the
+    others could read a run's JSON but not its weights (issue #40). Every file of a run has the umask's mode."""
+    data = torch.zeros(64, 1, 28, 28), torch.arange(64) % 10
+    data[0][:, :, 8:20, 12:16] = 1.0  # a bar of ink: what the images hold does not matter here
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: data)
+    umask = 0o027  # not the usual 022, so that a mode that ignored the umask would show
+    before = os.umask(umask)
+    try:
+        train_cli.main(["--epochs", "1", "--batch-size", "32", "--out", str(tmp_path / "run"), *TINY_FLAGS])
+    finally:
+        os.umask(before)
+    modes = {f.name: oct(f.stat().st_mode & 0o777) for f in (tmp_path / "run").iterdir()}
+    assert {"model.safetensors", "optimizer.safetensors", "config.json", "training.json"} <= set(modes)
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoint(tmp_path, monkeypatch, mnist_train, mnist_test):
@@ -136,7 +153,9 @@ def test_the_command_line_trains_the_recipe_of_the_records_table(tmp_path, monke
 @pytest.mark.parametrize("flags, message", [
     (["--device", "tpu"], "device must be one of auto, cpu, cuda, mps"),
     (["--eval-every", "0"], "--eval-every must be 1 or more"),
-    (["--vision.patch-size", "7"], "needs a square patch_size of 2, 4, 8"),
+    (["--vision.patch-size", "1"], "needs a square patch_size of 2 or more"),
+    (["--vision.stem", "patch", "--vision.stem-channels", "8"], "above 0 only with vision.stem 'conv'"),
+    (["--betas", "0.9,1.0"], "betas (--betas) must be two numbers from 0 up to"), (["--ema", "1"], "ema (--ema)"),
     (["--vision.stem", "hexagons"], "vision.stem must be 'patch' or 'conv'"),
     (["--label-smoothing", "1.0"], "label_smoothing (--label-smoothing) must be from 0 up to"),
 ])

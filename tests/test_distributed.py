@@ -22,8 +22,10 @@ FLAGS = ["--threads", "1", "--vision.stem", "patch", "--vision.dim", "32", "--vi
          "--vision.num-heads", "2", "--vision.patch-size", "7", "--decoder.dim", "32", "--decoder.depth", "1",
          "--decoder.num-heads", "2", "--steps", "6", "--batch-size", "32", "--warmup-steps", "2", "--lr", "1e-3",
          "--save-every", "3"]
-CHECKPOINT = ["config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json", "tokenizer_config.json",
-              "trainer_state.json", "training.json"]
+# the captioner's recipe keeps a moving average of the weights: model.safetensors holds it, stepped.safetensors the
+# weights the optimiser steps, so a resumed run goes on step for step
+CHECKPOINT = ["config.json", "model.safetensors", "optimizer.safetensors", "stepped.safetensors", "tokenizer.json",
+              "tokenizer_config.json", "trainer_state.json", "training.json"]
 
 
 def write_idx(path, data):

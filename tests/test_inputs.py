@@ -25,6 +25,7 @@ def faint(paper, ink):
     (1.0, 0.95), (1.0, 0.85),  # dark ink on white paper
     (0.3, 0.3),  # nothing drawn
 ])
+@pytest.mark.filterwarnings("ignore::crossmodal.images.NotMNISTLikeWarning")  # grey and white paper, on purpose
 def test_caption_and_preprocess_drawing_agree_on_blank(tiny_model, paper, ink):
     def blank(f):
         try:

@@ -88,6 +88,14 @@ def test_readme_lists_every_library_file_in_reading_order():
 def test_license_is_mit():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert pyproject()["project"]["license"] == "MIT"
+    # a license given as a string (an SPDX expression, PEP 639) is read from setuptools 77 on; older ones refuse it
+    (setuptools,) = [r for r in pyproject()["build-system"]["requires"] if requirement_names([r]) == {"setuptools"}]
+    assert tuple(int(n) for n in re.search(r">=\s*([\d.]+)", setuptools).group(1).split(".")) >= (77,)
+
+
+def test_the_files_pyproject_names_exist():
+    named = re.findall(r"crossmodal/[\w/]+\.\w+", (ROOT / "pyproject.toml").read_text())
+    assert named and not [f for f in named if not (ROOT / f).exists()]
 
 
 def test_the_quickstarts_venv_is_ignored_and_the_optional_wheel_line_says_what_to_do_without_it():

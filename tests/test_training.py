@@ -1,5 +1,8 @@
 """Training lowers the loss, checkpoints round-trip, and an interrupted run resumes step for step."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -69,6 +72,60 @@ def test_resume_after_interruption_is_step_for_step(mnist_train, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_resume_with_a_weight_average_is_step_for_step(mnist_train, tmp_path):
+    """With cfg.ema the checkpoint holds the average (what a user loads) and the stepped weights beside it; a resumed
+    run continues both exactly, and hands back the average."""
+    data = subset(mnist_train, 512)
+    cfg = TrainConfig(epochs=2, batch_size=64, warmup_steps=4, save_every=3, ema=0.9)
+
+    torch.manual_seed(0)
+    straight = new_captioner(tiny_config())
+    stepped = []
+    train(straight, cfg, captions(straight, data, cfg), callbacks=[lambda step, loss: stepped.append(
+        [p.detach().clone() for p in straight.parameters()]) if step == 16 else None])
+
+    def stop_at_step_7(step, loss):
+        if step == 7:
+            raise Interrupt
+
+    torch.manual_seed(0)
+    interrupted = new_captioner(tiny_config())
+    with pytest.raises(Interrupt):
+        train(interrupted, cfg, captions(interrupted, data, cfg), out=tmp_path, callbacks=[stop_at_step_7])
+    assert (tmp_path / "stepped.safetensors").is_file()
+    broken = Path(shutil.copytree(tmp_path, tmp_path.parent / f"{tmp_path.name}-no-stepped"))
+    (broken / "stepped.safetensors").unlink()  # the saved state is checked before a step: the stepped weights too
+    with pytest.raises(ValueError, match="stepped.safetensors is missing, corrupt or truncated"):
+        train(new_captioner(tiny_config()), cfg, captions(interrupted, data, cfg), out=broken, resume=True)
+    saved = VisionLanguageModel.from_pretrained(tmp_path)  # the average at step 6, not the stepped weights
+    assert not torch.equal(saved.decoder.wte.weight, interrupted.decoder.wte.weight)
+    torch.manual_seed(1)
+    resumed = new_captioner(tiny_config())
+    train(resumed, cfg, captions(resumed, data, cfg), out=tmp_path, resume=True)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(stepped[0][0], next(straight.parameters()))  # handed back: the average, not the last step
+    final = VisionLanguageModel.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), straight.state_dict().values()))
+
+
+def test_the_weight_average_follows_its_decay():
+    from crossmodal.training.averaging import WeightAverage
+
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = WeightAverage(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model, step=0)  # the ramp: decay min(0.5, 1 / 10) = 0.1, so 0.9 of the way
+    assert torch.allclose(average.model.weight, torch.full((1, 2), 0.9))
+    average.update(model, step=100)  # decay 0.5: halfway from 0.9 to 1
+    assert torch.allclose(average.model.weight, torch.full((1, 2), 0.95))
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
 def test_training_goes_on_in_train_mode_after_a_callback_evaluates(tiny_model):
     modes = []
 
@@ -123,6 +180,15 @@ def test_learning_rate_schedule():
     assert cfg.lr_at(0, 100) == pytest.approx(1e-4)
     assert cfg.lr_at(9, 100) == pytest.approx(1e-3)
     assert cfg.lr_at(99, 100) == pytest.approx(1e-4, rel=0.01)
+
+
+def test_a_run_shorter_than_four_warm_ups_warms_up_for_a_quarter_of_it():
+    """`--steps 30` with the default warm-up of 200: the rate still reaches its peak (at step 7) and decays."""
+    cfg = TrainConfig(lr=1e-3, warmup_steps=200, min_lr_ratio=0.1)
+    rates = [cfg.lr_at(s, 30) for s in range(30)]
+    assert max(rates) == pytest.approx(1e-3) and rates.index(max(rates)) == 6
+    assert rates[-1] == pytest.approx(1e-4, rel=0.05)
+    assert cfg.lr_at(199, 1000) == pytest.approx(1e-3)  # long enough: the warm-up asked for
 
 
 KILLED_WHILE_SAVING = """

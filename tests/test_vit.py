@@ -5,6 +5,7 @@ import timm
 import torch
 
 from crossmodal import DecoderConfig, TimmEncoder, VisionConfig, VisionTransformer, VLMConfig, viz
+from crossmodal.images import NotMNISTLikeWarning
 from crossmodal.nn.vit import load_timm_weights
 from crossmodal.tasks.captions import new_captioner
 
@@ -85,7 +86,8 @@ def test_a_captioner_of_rectangular_images_draws_rectangular_maps():
     config = VLMConfig(VisionConfig(image_size=[28, 56], patch_size=7, dim=32, depth=1, num_heads=2),
                              DecoderConfig(dim=32, depth=1, num_heads=2, block_size=8))
     model = new_captioner(VLMConfig.from_dict(config.to_dict())).eval()  # a pair survives config.json
-    caption = model.caption(torch.rand(1, 28, 56))
+    with pytest.warns(NotMNISTLikeWarning):  # noise, on purpose: the maps' shape is what is checked
+        caption = model.caption(torch.rand(1, 28, 56))
     assert caption.attention.shape[-2:] == (4, 8) and caption.image.shape == (1, 28, 56)
     assert viz.overlay(caption.image, viz.attention_map(caption, 0)).shape == (28, 56, 3)
     with pytest.raises(ValueError, match="expected 28×56 grayscale"):
@@ -129,15 +131,25 @@ def test_conv_stem_keeps_the_patch_grid():
     assert moved[:, :9].max() == 0 and moved[:, 10:].min() > 0
 
 
-@pytest.mark.parametrize("patch", [7, (4, 2), 1])
-def test_conv_stem_refuses_patches_it_cannot_make(patch):
-    with pytest.raises(ValueError, match="needs a square patch of 2, 4, 8"):
-        VisionTransformer(VisionConfig(stem="conv", patch_size=patch))
+def test_conv_stem_refuses_a_patch_that_is_not_square():
+    with pytest.raises(ValueError, match="needs a square patch"):
+        VisionTransformer(VisionConfig(stem="conv", patch_size=(4, 2)))
+
+
+@pytest.mark.parametrize("patch, layers", [(4, 10), (7, 4), (8, 13)])
+def test_conv_stem_halves_for_each_factor_2_of_the_patch_then_covers_the_rest(patch, layers):
+    """Patch 4: a full-resolution convolution, two halvings, a 1×1 map; patch 7 (the reader's 4 × 16 grid on 28 × 112):
+    the full-resolution convolution, then a 7×7 one of stride 7; patch 8: three halvings."""
+    vit = VisionTransformer(VisionConfig(stem="conv", stem_channels=8, image_size=(56, 112), patch_size=patch, dim=32,
+                                         depth=1, num_heads=2))
+    assert len(vit.patch_embed.proj) == layers
+    assert vit.forward_features(torch.rand(2, 1, 56, 112)).shape == (2, (56 // patch) * (112 // patch), 32)
 
 
 def test_a_captioner_with_the_conv_stem_draws_7x7_maps():
     torch.manual_seed(0)
     model = new_captioner(VLMConfig(VisionConfig(stem="conv", dim=32, depth=1, num_heads=2),
                                                 DecoderConfig(dim=32, depth=1, num_heads=2))).eval()
-    result = model.caption(torch.rand(28, 28))
+    with pytest.warns(NotMNISTLikeWarning):  # noise, on purpose
+        result = model.caption(torch.rand(28, 28))
     assert result.attention.shape[-2:] == (7, 7)

@@ -190,6 +190,27 @@ def test_caption_strip_draws_each_characters_map_of_the_chosen_layer_and_head(la
     assert title in fig.get_suptitle()
 
 
+def test_caption_strip_wraps_into_rows_after_spaces():
+    g = torch.Generator().manual_seed(0)
+    text = "This is the number seven."
+    attention = torch.rand(len(text), 2, 2, 49, generator=g).softmax(-1).reshape(len(text), 2, 2, 7, 7)
+    caption = Generation(text, attention, seven())
+    one_row, wrapped = viz.plot_caption_strip(caption), viz.plot_caption_strip(caption, row_length=13)
+    maps = viz.caption_maps(caption)
+    for fig in (one_row, wrapped):  # every character's map, in order, on one colour scale; then the colour bar
+        tiles = fig.axes[:-1]
+        assert [ax.get_xlabel() for ax in tiles] == [viz._visible(ch) for ch in text]
+        for ax, m in zip(tiles, maps):
+            np.testing.assert_allclose(ax.images[0].get_array(), viz.overlay(caption.image, m, maps.max()))
+    rows = sorted({round(ax.get_position().y0, 3) for ax in wrapped.axes[:-1]}, reverse=True)
+    assert len(rows) == 2  # "This is the " and "number seven."
+    top = [ax for ax in wrapped.axes[:-1] if round(ax.get_position().y0, 3) == rows[0]]
+    assert "".join(viz._visible(ch) for ch in "This is the ") == "".join(ax.get_xlabel() for ax in top)
+    width, height = wrapped.get_size_inches()
+    assert width / height < 5 < one_row.get_size_inches()[0] / one_row.get_size_inches()[1]
+    assert png_of(wrapped).size[0] > 0
+
+
 def test_fast_strip_draws_the_same_overlays_as_the_figures():
     caption = made_up_caption(grid=7)
     picture = viz.render_strip(caption, scale=2, label_height=18)

@@ -53,11 +53,18 @@ def _download(root, train, missing):
 
     from torchvision.datasets import MNIST
 
+    raw = Path(root) / "MNIST" / "raw"
+    made = [folder for folder in (raw, *raw.parents) if not folder.exists()]  # the folders torchvision will make
     before = socket.getdefaulttimeout()
     socket.setdefaulttimeout(10)  # offline, each mirror fails fast rather than after minutes
     try:
         MNIST(str(root), train=train, download=True)
     except Exception as err:  # no network, read-only folder ...
+        for folder in made:  # deepest first: a failed attempt leaves no empty folder behind, only files it fetched
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (a file was fetched), or never made
+                break
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if reason.startswith("Error downloading"):  # torchvision names the first file of its list, not ours
             reason = "no internet here?"

@@ -19,6 +19,7 @@ class VisionConfig:
     patch_size: int | tuple[int, int] = 4  # 28 / 4 = 7, so a 7×7 grid of 49 patches
     in_chans: int = 1
     stem: str = "patch"  # "patch": one linear map per patch, as in ViT and timm; "conv": early convolutions
+    stem_channels: int = 0  # the conv stem's first 3×3 convolution, at full resolution: its channels (0: none)
     dim: int = 64
     depth: int = 4
     num_heads: int = 4
@@ -172,9 +173,12 @@ def check_vision(v):
                          "piece of the image")
     if v.stem not in ("patch", "conv"):
         raise ValueError(f"vision.stem must be 'patch' or 'conv', got {v.stem!r}")
-    if v.stem == "conv" and (ph != pw or ph < 2 or ph & (ph - 1)):
-        raise ValueError(f"vision.stem 'conv' halves the image with stride-2 convolutions, so it needs a square "
-                         f"patch_size of 2, 4, 8 ...; got {v.patch_size!r} (use vision.stem 'patch' for that size)")
+    if v.stem == "conv" and (ph != pw or ph < 2):
+        raise ValueError(f"vision.stem 'conv' needs a square patch_size of 2 or more; got {v.patch_size!r} (use "
+                         "vision.stem 'patch' for that size)")
+    if not 0 <= v.stem_channels <= 1024 or (v.stem_channels and v.stem != "conv"):
+        raise ValueError(f"vision.stem_channels must be from 0 to 1024, and above 0 only with vision.stem 'conv'; "
+                         f"got {v.stem_channels!r} with stem {v.stem!r}")
 
 
 def gpt2_config_from_json(values):

@@ -29,7 +29,10 @@ def available_memory(device="cpu"):
     (Linux's MemAvailable; elsewhere all of it); None when it cannot be told."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        try:
+            return torch.cuda.mem_get_info(device)[0]
+        except (RuntimeError, AssertionError, ValueError):  # no GPU or driver here: moving the model will say so
+            return None
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -172,10 +172,11 @@ def _new_model(config, options):
 def _data(model, tokenizer, cfg, options, device):
     images, labels = load_mnist(train=True)
     stream = QuestionBatches(images, labels, tokenizer, kinds=options.kinds(), augment=cfg.augment,
-                             strokes=cfg.augment and cfg.augment_strokes)
+                             strokes=cfg.augment and cfg.augment_strokes, elastic=cfg.augment_elastic)
     return stream, QuestionTest()
 
 
 TASK = Task("questions", "answer questions about handwritten numbers: 'Add up the digits.' -> '10'",
-            answerer_config, _new_model, _data, TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=100),
+            answerer_config, _new_model, _data,
+            TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_steps=100, label_smoothing=0.1, ema=0.999),
             QuestionOptions)

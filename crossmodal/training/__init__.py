@@ -4,6 +4,7 @@
     streams.py      the contract with a task's data: a stream of Batch, and a test set's evaluate(model)
     loss.py         the one loss convention: next-token cross-entropy, IGNORE_INDEX (-100) skipped
     trainer.py      train(): the loop
+    averaging.py    a moving average of the weights (TrainConfig.ema): what is evaluated and saved
     state.py        a run's checkpoint (model + optimizer + step), and resuming it
     distributed.py  torchrun: data-parallel processes, DDP
     warm_start.py   a new model from a trained one, wherever the weights fit

@@ -2,6 +2,8 @@
 
     model.safetensors, config.json, tokenizer files    the model, loadable on its own
     optimizer.safetensors                               AdamW's moments, one tensor per parameter and kind
+    stepped.safetensors                                 with a weight average (TrainConfig.ema): the weights the
+                                                        optimizer steps; model.safetensors holds their average
     trainer_state.json                                  step, TrainConfig, the task and its options, history
 
 `--resume` reads it back and continues step for step; a checkpoint made with other settings is refused, as
@@ -14,31 +16,36 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, load_model, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 
-from ..folders import OPTIMIZER, TRAINER_STATE, WEIGHTS, read_json, recover, replacing
+from ..folders import OPTIMIZER, STEPPED, TRAINER_STATE, WEIGHTS, read_json, recover, replacing
 from ..nn.serialization import write_model
 from .config import TrainConfig
 from .flags import flatten_json
 
 
-def save_state(folder, model, tokenizer, optimizer, cfg, step, history, run=None):
+def save_state(folder, model, tokenizer, optimizer, cfg, step, history, run=None, average=None):
     """Write the model, the optimizer's state and the trainer's (step, settings, history) into `folder`, as a unit.
 
     run: what else identifies the run, e.g. {"task": "captions", "task_options": {...}}; checked on resume.
+    average: the run's WeightAverage (TrainConfig.ema), if any: the model folder then holds the averaged weights,
+    which are what a user loads, and the weights the optimizer steps go beside them (STEPPED), for resuming.
     """
     state = optimizer.state_dict()
     tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
     groups = [{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]
     meta = {"step": step, "train_config": asdict(cfg), **(run or {}), "param_groups": groups, "history": history}
     with replacing(folder) as new:
-        write_model(model, new, tokenizer)
+        write_model(average.model if average is not None else model, new, tokenizer)
+        if average is not None:
+            save_model(model, str(new / STEPPED))
         save_file(tensors, new / OPTIMIZER)
         (new / TRAINER_STATE).write_text(json.dumps(meta))
 
 
-def load_state(folder, model, optimizer, cfg, run=None):
-    """Restore the model and optimizer save_state wrote; returns (step, history).
+def load_state(folder, model, optimizer, cfg, run=None, average=None):
+    """Restore the model and optimizer save_state wrote (and the weight average, if the run keeps one); returns
+    (step, history).
 
     Refuses (ValueError) a checkpoint made with other settings: another TrainConfig, model config or task.
     """
@@ -57,7 +64,9 @@ def load_state(folder, model, optimizer, cfg, run=None):
         raise ValueError(f"{folder} was trained with other settings ({'; '.join(changed[:4])}); resume continues a "
                          "run unchanged: use its settings, or train a new run in another folder")
     try:
-        load_model(model, str(folder / WEIGHTS))
+        load_model(model, str(folder / (STEPPED if average is not None else WEIGHTS)))
+        if average is not None:
+            load_model(average.model, str(folder / WEIGHTS))
         state = {}
         for key, value in load_file(folder / OPTIMIZER).items():
             i, name = key.split(".", 1)
@@ -66,8 +75,8 @@ def load_state(folder, model, optimizer, cfg, run=None):
         for group, saved_group in zip(groups, meta["param_groups"]):
             group.update(saved_group)
         optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except SafetensorError as err:
-        raise ValueError(f"{folder / OPTIMIZER} is corrupt or truncated ({err}): the run cannot go on from it; start "
+    except SafetensorError as err:  # the weights, the stepped weights or the optimizer's moments
+        raise ValueError(f"a file of {folder} is corrupt or truncated ({err}): the run cannot go on from it; start "
                          f"a new run (--init-from {folder} keeps its weights)") from None
     except (ValueError, KeyError, RuntimeError, OSError) as err:
         raise ValueError(f"{folder} cannot be resumed by this version ({str(err).splitlines()[0]}); "
@@ -120,12 +129,13 @@ def read_trainer_state(folder):
         refuse(f"step {meta['step']}, but its history holds the losses of {len(history['loss'])} steps")
     if not isinstance(meta.get("task_options", {}), dict) or not isinstance(meta.get("task", ""), str):
         refuse("its task or task_options are not a name and an object")
-    try:
-        with safe_open(str(Path(folder) / OPTIMIZER), framework="pt"):
-            pass
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"{Path(folder) / OPTIMIZER} is missing, corrupt or truncated ({err}): the run cannot go on "
-                         f"from it; start a new run (--init-from {folder} keeps its weights)") from None
+    for name in (OPTIMIZER, STEPPED) if cfg.ema else (OPTIMIZER,):  # with a weight average, the stepped weights too
+        try:
+            with safe_open(str(Path(folder) / name), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{Path(folder) / name} is missing, corrupt or truncated ({err}): the run cannot go on "
+                             f"from it; start a new run (--init-from {folder} keeps its weights)") from None
     return meta, cfg
 
 

@@ -3,10 +3,11 @@
     history = train(model, TrainConfig(epochs=2), stream, test_set)
 
 Each step: the stream's next Batch (streams.py), the learning rate of the schedule (warm-up, then cosine), the
-task's loss (loss.py: a sum over counted positions and their count), backward, gradient clipping, AdamW. The
-test set is evaluated after every epoch (and every `eval_every` steps), a checkpoint saved every
-cfg.save_every steps and after each evaluation (state.py), and `resume` continues from one step for step.
-Under torchrun the same loop runs data-parallel (distributed.py). A loss that is not finite stops the run with
+task's loss (loss.py: a sum over counted positions and their count), backward, gradient clipping, AdamW, and,
+with cfg.ema, the moving average of the weights (averaging.py), which is then what is evaluated, saved and handed
+back. The test set is evaluated after every epoch (and every `eval_every` steps), a checkpoint saved every
+cfg.save_every steps and after each evaluation (state.py), and `resume` continues from one step for step. Under
+torchrun the same loop runs data-parallel (distributed.py). A loss that is not finite stops the run with
 one sentence, and the last checkpoint written is kept.
 """
 
@@ -16,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..devices import synchronize
+from .averaging import WeightAverage
 from .config import param_groups
 from .distributed import Processes
 from .loss import vision_language_loss
@@ -27,7 +29,7 @@ class TrainingDiverged(ValueError):
 
 
 def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(), eval_every=None, loss=None,
-          tokenizer=None, run=None, processes=None):
+          tokenizer=None, run=None, processes=None, compile=False, bf16=False):
     """Train `model` in place, on its device; returns the history {"loss": [...], "eval": [...], seconds}.
 
     stream, test_set: the task's (streams.py). loss(model, batch, cfg) -> (sum, count): default, a
@@ -36,6 +38,9 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
     out: the folder to checkpoint into (with the model's `tokenizer`, default model.tokenizer); resume=True
     continues the run saved there, refusing one made with other settings (`run`: e.g. the task's name and
     options, also checked). processes: distributed.Processes under torchrun (default: this process alone).
+    compile: run the training steps through torch.compile (the same numbers up to round-off, faster once compiled;
+    docs/results.md says when it pays). bf16: the forward pass under torch.autocast to bfloat16, where the device
+    multiplies it natively (an approximation: the weights and the optimizer stay float32).
     """
     cfg.check()
     processes = processes or Processes()
@@ -44,15 +49,20 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
     device = next(model.parameters()).device
     steps_per_epoch = stream.steps_per_epoch(cfg.batch_size)
     total_steps = cfg.total_steps(steps_per_epoch)
-    fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on a GPU
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, **fused)
+    # one kernel for the whole update on a GPU; on a CPU, one call per kind of operation over all the tensors
+    implementation = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+                                  **implementation)
+    average = WeightAverage(model, cfg.ema) if cfg.ema else None
+    evaluated = average.model if average is not None else model  # what the test set scores and a user loads
     history = {"loss": [], "eval": [], "train_seconds": 0.0, "eval_seconds": 0.0}
     step = 0
     if resume:
         if out is None:
             raise ValueError("resume=True needs out=, the folder of the checkpoint to continue from")
-        step, history = load_state(out, model, optimizer, cfg, run)
+        step, history = load_state(out, model, optimizer, cfg, run, average)
     trained = processes.wrap(model)  # DDP under torchrun: gradients averaged over the processes
+    forward = torch.compile(trained) if compile else trained  # compiled once, at the edge of the loop
     recent = []  # this stretch's losses, still on the device: read back in one go (no host sync per step)
     clock = None  # when the current stretch of training steps began
     last_saved = step if resume else None
@@ -70,7 +80,7 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
     def evaluate_now(step):
         if processes.main:
             started = time.perf_counter()
-            result = test_set.evaluate(model)
+            result = test_set.evaluate(evaluated)
             history["eval"].append({"step": step, "train_seconds": history["train_seconds"], **result})
             history["eval_seconds"] += time.perf_counter() - started
         processes.barrier()
@@ -81,7 +91,7 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
         if not all(p.isfinite().all() for p in model.parameters()):
             diverged(step, cfg, out, last_saved)
         if processes.main:
-            save_state(out, model, tokenizer, optimizer, cfg, step, history, run)
+            save_state(out, model, tokenizer, optimizer, cfg, step, history, run, average)
         processes.barrier()
         last_saved = step
 
@@ -95,12 +105,15 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
             batch = processes.shard(batch).to(device)  # this process's rows of the global batch
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)
-            total, count = loss(trained, batch, cfg)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                total, count = loss(forward, batch, cfg)
             counted = processes.sum(torch.stack([total.detach(), count.to(total.dtype)]))  # over every process
             optimizer.zero_grad(set_to_none=True)
             (total * processes.world / counted[1].clamp(min=1)).backward()  # DDP averages: the global mean's grad
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if average is not None:
+                average.update(model, step)
             step += 1
             step_loss = counted[0] / counted[1].clamp(min=1)
             recent.append(step_loss)
@@ -134,6 +147,8 @@ def train(model, cfg, stream, test_set=None, out=None, resume=False, callbacks=(
             save_now(step)
         clock = time.perf_counter()
     bar.close()
+    if average is not None:
+        average.copy_to(model)  # the caller's model ends as what was evaluated and saved
     model.eval()
     return history
 

@@ -25,6 +25,7 @@
 %matplotlib inline
 %config InlineBackend.figure_format = "png"
 import math
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -125,15 +126,18 @@ ax.set_xticks([]), ax.set_yticks([])
 plt.show()
 
 # %% [markdown]
-# The same encoder in timm: `VisionTransformer(img_size=(28, 112), patch_size=7, ...)`. With timm's
-# weights copied in (as in notebook 02), ours gives the same patch embeddings:
+# The reader embeds its patches as the captioner of notebook 05 does, with a small convolutional stem: a 3×3
+# convolution at full resolution, then one of 7×7 and stride 7 that turns each patch into a token (`ConvStem`).
+# Apart from that stem, it is the plain ViT of notebook 02 on a rectangle. timm's `VisionTransformer(img_size=(28,
+# 112), patch_size=7, ...)` embeds patches linearly, so the proof takes our encoder with the linear patch embedding
+# (`stem="patch"`): with timm's weights copied in, it gives the same patch embeddings.
 
 # %%
 reference = timm.models.vision_transformer.VisionTransformer(
     img_size=(H, W), patch_size=7, in_chans=1, num_classes=0, embed_dim=96, depth=4, num_heads=4,
     mlp_ratio=config.vision.mlp_ratio,
     class_token=False, global_pool="avg", fc_norm=False).eval()
-ours = crossmodal.VisionTransformer(config.vision).eval()
+ours = crossmodal.VisionTransformer(replace(config.vision, stem="patch", stem_channels=0)).eval()
 load_timm_weights(ours, reference)
 x = torch.rand(2, 1, H, W)
 with torch.no_grad():
