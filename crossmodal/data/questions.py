@@ -31,6 +31,7 @@ Some types can be answered well without looking (count, contains: a blind model 
 VQA v2 found); the notebook measures a blind baseline for each type.
 """
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -179,6 +180,23 @@ def accuracy_by_kind(questions, answers):
         if pairs:
             result[kind] = sum(t == a for t, a in pairs) / len(pairs)
     return result
+
+
+def question_kind(text):
+    """The kind of `text` if it is a question of this grammar, word for word as the answerer was taught (any of the
+    four phrasings, any ordinal or digit); else a ValueError saying what it can be asked. The answerer writes
+    something for any text, so a question outside the grammar ("7", "the tenth digit") would get a made-up answer."""
+    if not isinstance(text, str):
+        raise ValueError(f"a question is a str, e.g. {PHRASINGS['read'][0]!r}; got {type(text).__name__} {text!r}")
+    for kind, phrasings in PHRASINGS.items():
+        for phrasing in phrasings:
+            pattern = re.escape(phrasing).replace(r"\{ordinal\}", "(first|second|third|fourth|last)")
+            if re.fullmatch(pattern.replace(r"\{digit\}", "[0-9]"), text):
+                return kind
+    examples = "; ".join(f"{PHRASINGS[k][0].format(ordinal='second', digit='7')!r}" for k in KINDS)
+    raise ValueError(f"{text[:40]!r} is not a question the answerer was taught, so its answer would be made up: ask "
+                     f"one of its seven kinds, e.g. {examples} (four phrasings of each, ordinals first to fourth "
+                     "and last)")
 
 
 def asked_ordinal(question):

@@ -28,6 +28,7 @@ from .decoding import beam_search, check_beam_settings, check_generation, sample
 from .encoders import TimmEncoder, check_built_in
 from .fusion import RawPatches
 from .layers import pair
+from .memory import beam_bytes, check_fits
 from .serialization import read_model, write_model
 from .tokenizer import CHAT_TEMPLATE, check_text
 from .vit import VisionTransformer
@@ -141,6 +142,9 @@ class VisionLanguageModel(nn.Module):
         cfg = self.config
         room = cfg.decoder.block_size - max(map(len, starts))
         check_generation(max_new_tokens, temperature, top_k, room)
+        (gh, gw), d = self.encoder.grid_size, cfg.decoder
+        check_fits(beam_bytes(x.size(0), num_beams, gh * gw, d.dim, d.depth, d.block_size, d.vocab_size),
+                   f"beam search with num_beams={num_beams} for {x.size(0)} image(s)", self.device)
         tokens, scores = beam_search(self.decoder, self.encode_images(x), starts, num_beams,
                                      room if max_new_tokens is None else max_new_tokens, cfg.eos_id, cfg.pad_id,
                                      use_cache)  # one beam: greedy decoding, with its scores
@@ -213,6 +217,9 @@ class VisionLanguageModel(nn.Module):
             check_mnist_like(x)
         if isinstance(prompts, str) or prompts is None:
             prompts = [prompts] * len(x)
+        if getattr(self.tokenizer, "chat_template", None) and any(p is None for p in prompts):
+            raise ValueError("this model answers questions (its tokenizer has a chat template): give every image a "
+                             "question, e.g. 'What number is written?'")
         if len(prompts) != len(x):
             raise ValueError(f"one prompt per image: got {len(x)} images and {len(prompts)} prompts")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
