@@ -6,10 +6,12 @@
     config.py         VisionConfig, DecoderConfig, VLMConfig: what builds a model, and its checks
     vit.py            the Vision Transformer (timm's names), proven equal to timm's
     encoders.py       a timm ViT or CLIP's image tower as the encoder
-    fusion.py         three ways for text to see an image: cross-attention, a prefix, raw patches
+    splice.py         LLaVA's splice: the image's embeddings written in at the text's <image> tokens
+    fusion.py         three ways for text to see an image: cross-attention, a prefix, raw patches; and the splice
     decoder.py        the GPT-style decoder whose layers can look at an image, proven equal to GPT-2
     decoding.py       greedy decoding, sampling, beam search
     model.py          VisionLanguageModel: encoder → projector → decoder; generate_text, the door for maps
+    text_io.py        its text in and out: prompts from the chat template, tokens read back, the tokenizer checked
     flamingo.py       a frozen GPT-2 given eyes: Flamingo's gated cross-attention
     serialization.py  one checkpoint folder format, checked before anything is built
     auto.py           load_model(folder): whichever of these a folder holds
