@@ -39,7 +39,7 @@ from .training.trainer import train
 from .training.warm_start import warm_start
 
 NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # the task's images
-             "decoder.vocab_size", "bos_id", "eos_id", "pad_id")  # the tokenizer's
+             "decoder.vocab_size", "bos_id", "eos_id", "pad_id", "image_id")  # the tokenizer's
 
 
 def parser_for(task):

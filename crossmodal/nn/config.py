@@ -10,7 +10,9 @@ from typing import Union, get_args, get_origin, get_type_hints
 
 from .layers import pair
 
-FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image: see fusion.py
+FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image (fusion.py): notebook 09's three, side by side
+SPLICE = "splice"  # LLaVA's splice at the <image> tokens (splice.py): the recipe of notebook 11
+ALL_FUSIONS = FUSIONS + (SPLICE,)  # what VLMConfig.fusion may be
 
 
 @dataclass
@@ -63,8 +65,10 @@ class VLMConfig:
     eos_id: int = 2
     pad_id: int = 0
     # how the text sees the image (fusion.py): "cross"-attention (Flamingo), a "prefix" of projected ViT
-    # patch embeddings (LLaVA), or "raw" patches linearly embedded as a prefix, with no ViT (Fuyu)
+    # patch embeddings (LLaVA), "raw" patches linearly embedded as a prefix, with no ViT (Fuyu), or the projected
+    # patch embeddings "splice"d in at the text's <image> tokens (LLaVA as transformers runs it, splice.py)
     fusion: str = "cross"
+    image_id: int = -1  # the tokenizer's <image> token (-1: it has none); the "splice" fusion reads the image there
 
     def to_dict(self):
         return asdict(self)
@@ -120,14 +124,21 @@ LIMITS = {"image_size": 8192, "patch_size": 8192, "in_chans": 64, "dim": 16_384,
 def check_fusion(config):
     """Refuse a fusion setting the model cannot build (check_config and VisionLanguageModel both ask)."""
     v = config.vision
-    if config.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+    if config.fusion not in ALL_FUSIONS:
+        raise ValueError(f"fusion must be one of {ALL_FUSIONS}, got {config.fusion!r}")
     if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
         raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
                          "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
     if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
         raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
                          "vision.timm_model nor vision.stem 'conv'")
+    if config.image_id != -1 and not 0 <= config.image_id < config.decoder.vocab_size:
+        raise ValueError(f"image_id must be -1 (no <image> token) or a token id below decoder.vocab_size "
+                         f"({config.decoder.vocab_size}), got {config.image_id}")
+    if config.fusion == SPLICE and config.image_id in (-1, config.bos_id, config.eos_id, config.pad_id):
+        raise ValueError(f"fusion 'splice' reads the image at the text's <image> tokens: set image_id to the "
+                         f"tokenizer's <image> token, apart from <bos>, <eos> and <pad> (got {config.image_id}; "
+                         "VisionLanguageModel.for_tokenizer sets it from a tokenizer that has one)")
 
 
 def check_config(config):
