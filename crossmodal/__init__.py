@@ -4,7 +4,8 @@ The folders are the architecture, read bottom up (each imports only from those l
 
     checks, devices, folders, images   notebook claims, devices, checkpoint folders on disk, the input contract
     nn/                                the model: attention → ViT → decoder → VisionLanguageModel, Flamingo
-    data/, pretrained, viz             MNIST, numbers, questions, facts; the shipped models; pictures of the maps
+    data/, pretrained, viz, drawings   MNIST, numbers, questions, facts; the shipped models; pictures of the maps;
+                                       whether a picture is a drawing (not noise, not a blot)
     training/                          one trainer for every task, checkpoints, torchrun
     tasks/                             captions, numbers, questions, text, eyes
     widgets/                           the drawing pad and the explorers for notebooks
@@ -32,8 +33,15 @@ from .nn import (
     scaled_dot_product_attention,
     set_fused_attention,
 )
-from .pretrained import (load_answerer, load_captioner, load_fusion, load_gpt2_eyes, load_reader, load_text_lm,
-                         load_wide_captioner)
+from .pretrained import (
+    load_answerer,
+    load_captioner,
+    load_fusion,
+    load_gpt2_eyes,
+    load_reader,
+    load_text_lm,
+    load_wide_captioner,
+)
 
 try:
     __version__ = version("crossmodal")  # from the installed package's metadata (pyproject.toml)

@@ -6,8 +6,9 @@
 
 Any picture of a digit works (any size, dark-on-light or light-on-dark, palette or 16-bit,
 a phone photo's EXIF rotation, ink on a transparent canvas): it is turned into an MNIST-like
-28×28 input first, with MNIST's own recipe. A file that cannot be read gets one line of
-explanation and a non-zero exit status, never a traceback.
+28×28 input first, with MNIST's own recipe. It prints the caption, then how sure the model was.
+A file that cannot be read, or that is noise or a blot rather than a drawing (the drawing pad's
+rule, drawings.py), gets one line of explanation and a non-zero exit status, never a traceback.
 """
 
 import os
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from .cli import Parser, one_line
 from .devices import pick_device
-from .images import BlankImageError, preprocess_drawing
+from .drawings import NotADrawing, check_not_a_blot, check_strokes
+from .images import BlankImageError, preprocess_drawing, raster_formats
 
 
 def main(argv=None):
@@ -25,29 +27,45 @@ def main(argv=None):
                                 description="Caption a picture of a handwritten digit.")
     p.add_argument("image", help="an image file (PNG, JPEG, GIF, TIFF, ...)")
     p.add_argument("--checkpoint", help="a folder written by crossmodal.train (default: the shipped captioner)")
-    p.add_argument("--attention-png", metavar="PATH", help="also write the per-character attention maps here")
+    p.add_argument("--attention-png", metavar="PATH", help="also write the per-character attention maps here (a new "
+                                                             "file; an existing one only with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file --attention-png names if it exists")
     p.add_argument("--device", default="cpu", help="cpu (default: one picture is quickest there), cuda, mps or auto")
     args = p.parse_args(argv)
     try:
+        if args.checkpoint is not None and not args.checkpoint.strip():  # "" would mean the shipped captioner
+            raise ValueError("--checkpoint is empty: give the folder of a saved captioner, or leave --checkpoint out")
         if args.attention_png:
-            check_output(args.attention_png)  # before any work, not after it
+            check_output(args.attention_png, args.image, args.overwrite)  # before any work, not after it
         device = pick_device(args.device)
-        image = preprocess_drawing(read_picture(args.image))
+        picture = read_picture(args.image)
+        check_strokes(picture)  # noise, a blot: the model would name a digit for it, sure of itself
+        image = check_not_a_blot(preprocess_drawing(picture))
         model = load_model(args.checkpoint, device)
         result = model.caption(image)
+        if not result.text:
+            raise ValueError(f"the model wrote nothing for {args.image} (it ended at once): it has no caption, and no "
+                             "maps to draw; try a clearer picture, or another --checkpoint")
     except BlankImageError:
         sys.exit(f"error: {args.image} is blank: there is no digit to caption")
+    except NotADrawing as err:
+        sys.exit(f"error: {args.image}: {str(err)[0].lower()}{str(err)[1:]}")
     except (ValueError, OSError) as err:
         sys.exit(one_line(err))
+    except KeyboardInterrupt:
+        sys.exit("error: stopped (Ctrl-C); nothing was written")
     print(result.text)
+    print(f"{100 * result.sureness:.0f}% sure" + (": unsure, check it" if result.sureness < 0.5 else ""))
     if args.attention_png:
         from .viz import plot_caption_strip
 
-        try:
-            plot_caption_strip(result).savefig(args.attention_png, dpi=100, bbox_inches="tight")
+        path = Path(args.attention_png)
+        writing = path.with_name(f".{path.name}.writing{path.suffix}")  # beside it: an old file stays whole until
+        try:  # the new one is complete, then the rename swaps them
+            plot_caption_strip(result).savefig(writing, dpi=100, bbox_inches="tight", format=path.suffix[1:].lower())
+            writing.replace(path)
         except OSError as err:  # a full disk, a file that cannot be replaced: no half-written picture is left
-            if Path(args.attention_png).is_file():
-                Path(args.attention_png).unlink()
+            writing.unlink(missing_ok=True)
             sys.exit(f"error: cannot write {args.attention_png} ({err.strerror or err}); the caption is above")
         print(f"attention maps written to {args.attention_png}")
 
@@ -63,26 +81,32 @@ def read_picture(path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # too large is an error, not a warning
         try:
-            picture = Image.open(path)
+            picture = Image.open(path, formats=raster_formats())  # never EPS: Pillow would run Ghostscript on it
             picture.load()  # decode now, so a truncated file fails here
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
             raise ValueError(f"{path} is too large to open safely ({err}); scale it down first") from None
         except Exception as err:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error ...)
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ValueError(f"cannot read {path} as an image ({reason}): is it a complete PNG, JPEG, GIF or "
-                             "TIFF file?") from None
+            raise ValueError(f"cannot read {path} as an image ({reason}): is it a complete PNG, JPEG, GIF, BMP, "
+                             "TIFF or WebP file?") from None
     return picture
 
 
-def check_output(path):
-    """Raise ValueError unless matplotlib can write a picture at `path` (known extension, writable folder)."""
+def check_output(path, image=None, overwrite=False):
+    """Raise ValueError unless matplotlib can write a picture at `path` (known extension, writable folder), and
+    unless `path` is a new file, or overwrite is given. The picture being captioned (`image`) is never replaced."""
     from matplotlib.backend_bases import FigureCanvasBase
 
     path, folder = Path(path), Path(path).absolute().parent
     formats = FigureCanvasBase.get_supported_filetypes()
+    if image is not None and path.exists() and Path(image).exists() and os.path.samefile(path, image):
+        raise ValueError(f"--attention-png {path} is the picture being captioned: give the maps a file of their own")
     if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
         raise ValueError(f"--attention-png {path}: the file is there and cannot be replaced (read-only); give "
                          "another name")
+    if path.exists() and not path.is_dir() and not overwrite:
+        raise ValueError(f"--attention-png {path} already exists: give a new file name, or add --overwrite to "
+                         "replace it")
     if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
         why = "is a folder" if path.is_dir() else f"folder {folder} is not there" if not folder.is_dir() \
             else f"folder {folder} is not writable"

@@ -5,9 +5,12 @@ step). Writing them one after another into the folder in use would leave a mix o
 process died half way. So `replacing(folder)` writes a complete new folder beside the old one and
 swaps the two with renames: at any moment there is one whole checkpoint, the old or the new.
 
-Every command line that writes a folder checks it first with `check_out` (one rule for all of them:
-nothing is replaced without --overwrite, a folder holding a user's files is refused) and holds
-`RunLock` while it works, so two runs never write into one folder at once.
+Where a run may write, one rule (`check_place`, for the command lines and the library's savers alike): never inside
+the crossmodal package (its shipped models are the package's own), never the working directory or a folder that
+holds it (a save swaps the folder away by renaming it). Every command line that writes a folder checks it first
+with `check_out` (nothing is replaced without --overwrite, a folder holding a user's files is refused), then takes
+`RunLock`, and only then tidies up after a killed save (`recover`): guard, lock, recover, in that order, so that a
+second command never touches the folder of a run that is still going.
 """
 
 import json
@@ -44,6 +47,7 @@ def replacing(folder):
     If the block raises, `folder` is left as it was. A folder holding other files is refused
     rather than swapped away with them.
     """
+    check_place(folder, "cannot save into")
     folder, new, old = _siblings(folder)
     recover(folder)
     if folder.exists() and not folder.is_dir():
@@ -119,12 +123,38 @@ def write_json(path, value):
     tmp.replace(path)
 
 
+PACKAGE = Path(os.path.realpath(__file__)).parent  # the installed crossmodal: its checkpoints/ are the shipped models
+
+
+def check_place(folder, doing="--out"):
+    """Refuse a folder no run or save may write: inside the package, or the working directory (or one holding it).
+
+    doing: how the sentence starts, e.g. "--out" or "cannot save into". Touches nothing.
+    """
+    if not str(folder).strip():
+        raise ValueError(f"{doing} is empty: give a folder for the checkpoint, e.g. runs/NAME")
+    real = Path(os.path.realpath(folder))
+    if real.parent == real:
+        raise ValueError(f"{doing} {folder} is the root of the file system: give a folder of its own for the "
+                         "checkpoint")
+    if real == PACKAGE or PACKAGE in real.parents:
+        raise ValueError(f"{doing} {folder} lies inside the crossmodal package ({PACKAGE}): its shipped models are the "
+                         "package's own, never a run's folder; write into another folder (e.g. runs/NAME) and copy "
+                         "the result there by hand if you mean to replace one")
+    here = Path(os.path.realpath(os.getcwd()))
+    if real == here or real in here.parents:
+        raise ValueError(f"{doing} {folder} is the working directory{'' if real == here else ' or holds it'}: a "
+                         "checkpoint is saved by swapping its whole folder, so give one of its own, e.g. runs/NAME")
+
+
 def check_out(out, flag="--out", resume=False, overwrite=False, run_file=TRAINER_STATE):
     """Refuse an output folder a command cannot use, or would destroy without being asked to; before any work.
 
     resume: the folder must hold a run to continue (`run_file`); overwrite: a checkpoint there may be replaced.
-    A folder holding anything but a checkpoint's files is always refused: its files are the user's.
+    A folder holding anything but a checkpoint's files is always refused: its files are the user's. Touches
+    nothing (the guard comes before the lock, and the lock before `recover`).
     """
+    check_place(out, flag)
     out = Path(out)
     if resume and overwrite:
         raise ValueError(f"--resume continues the run in {flag} and --overwrite replaces it: give one of them")
@@ -133,8 +163,6 @@ def check_out(out, flag="--out", resume=False, overwrite=False, run_file=TRAINER
         raise ValueError(f"{flag} {out} is a link to {real}, which is not there: link it to a folder, or give another")
     if real.exists() and not real.is_dir():
         raise ValueError(f"{flag} {out} is a file: give a folder for the checkpoint")
-    if real.parent == real:
-        raise ValueError(f"{flag} {out} is the root of the file system: give a folder of its own for the checkpoint")
     parent = next(p for p in real.parents if p.exists())  # checkpoints are swapped in there
     if not parent.is_dir():
         raise ValueError(f"{flag} {out} cannot be made: {parent} is a file, not a folder")
@@ -142,8 +170,7 @@ def check_out(out, flag="--out", resume=False, overwrite=False, run_file=TRAINER
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"{flag} {out} cannot be written ({folder} is not writable): choose another folder")
     if resume:
-        recover(real)  # a save killed half way leaves the previous checkpoint whole
-        if not (real / run_file).is_file():
+        if not (readable_folder(real) / run_file).is_file():  # a save killed between its renames: the old copy
             raise ValueError(f"--resume: {out} holds no run to continue (no {run_file}); "
                              "leave out --resume to start a new run")
     elif real.is_dir() and any(real.iterdir()) and not overwrite:

@@ -291,15 +291,36 @@ def _grey(x):
     return grey
 
 
+# Pictures are opened as these raster formats only (raster_formats()): Pillow hands EPS and PostScript to the
+# external Ghostscript program, which would run whatever program the file holds. MPO, a phone's JPEG holding more
+# than one picture, is opened by the JPEG opener.
+RASTER_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "PPM", "TGA")
+
+
+def raster_formats():
+    """The formats to open picture files as, Image.open(path, formats=raster_formats()): RASTER_FORMATS's openers
+    that this Pillow has."""
+    from PIL import Image
+
+    Image.init()
+    return [f for f in RASTER_FORMATS if f in Image.OPEN]
+
+
 def _pil_pixels(picture):
     """A PIL image as a float tensor in [0, 1]: (H, W) grey, or (H, W, C) with C = 2 (grey + alpha), 3 or 4.
 
     Turned upright by its EXIF orientation (phone photos); palette (GIF) colours looked up rather
     than read as palette indices; 16-bit greys divided by 65535; 32-bit integer or float greys,
-    which have no fixed range, stretched from their darkest to their lightest value.
+    which have no fixed range, stretched from their darkest to their lightest value. A picture opened from a file
+    of another format than RASTER_FORMATS (an EPS) is refused before it is decoded.
     """
     from PIL import ImageOps
 
+    if picture.format is not None and picture.format not in RASTER_FORMATS:
+        raise ValueError(f"{picture.format} pictures are not read (crossmodal reads {', '.join(RASTER_FORMATS)}): "
+                         "save it as a PNG first")
+    if 0 in picture.size:
+        raise ValueError("the image is empty (it has no pixels)")
     picture = ImageOps.exif_transpose(picture)
     sixteen_bit = picture.mode.startswith("I;16")
     if max(picture.size) > MAX_SIDE:  # reduced before it is converted: a 9000 × 9000 PNG costs what a small one does

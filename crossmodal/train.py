@@ -14,6 +14,7 @@ Everything is checked before anything is written: a folder that holds a run is n
 --overwrite, --resume continues a run only with its own settings, and a bad flag gets one line, not a traceback.
 """
 
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,20 +24,22 @@ from safetensors import SafetensorError
 
 from .cli import Parser, one_line
 from .devices import pick_device
-from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json
-from .nn.auto import architecture, load_model
+from .folders import CONFIG, TRAINER_STATE, RunLock, check_out, read_json, readable_folder, recover
+from .nn.auto import architecture, load_model, meta_model
 from .nn.config import check_config
 from .nn.encoders import check_built_in
+from .nn.memory import check_fits, model_bytes, training_bytes
+from .pretrained import shipped_dir
 from .tasks import TASKS, get_task
-from .training.config import TrainConfig
 from .training.distributed import Processes
 from .training.flags import add_flags, apply, flatten, flatten_json, given
 from .training.records import earlier_run, run_record, write_record
+from .training.state import read_trainer_state
 from .training.trainer import train
 from .training.warm_start import warm_start
 
 NOT_FLAGS = ("vision.image_size", "vision.in_chans",  # the task's images
-             "decoder.vocab_size", "bos_id", "eos_id", "pad_id")  # the tokenizer's
+             "decoder.vocab_size", "bos_id", "eos_id", "pad_id", "image_id")  # the tokenizer's
 
 
 def parser_for(task):
@@ -76,10 +79,25 @@ def main(argv=None):
     peek.add_argument("--task", choices=list(TASKS), default="captions")
     task = get_task(peek.parse_known_args(argv)[0].task)
     args = parser_for(task).parse_args(argv)
-    processes = None
+    first = os.environ.get("RANK", "0") == "0"  # torchrun's rank 0 is the one that writes (training/distributed.py)
     try:
-        cfg, model_config, options = settings(task, args)  # every check before anything is written
-        processes, device = Processes.start(pick_device(args.device))
+        new_run = settings(task, args)  # every flag and --out checked before anything is touched (--resume: None)
+        with RunLock(args.out) if first else nullcontext():  # then the lock: one run works in a folder at a time
+            if args.resume and first:
+                recover(args.out)  # only under the lock: a killed save's leftovers are then no running job's
+            run(task, args, argv, *(new_run or settings(task, args, resuming=True)))
+    except KeyboardInterrupt:
+        sys.exit(f"error: stopped (Ctrl-C); {last_checkpoint(args.out)}")
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # TrainingDiverged is a ValueError
+        sys.exit(one_line(err))
+    except (OSError, SafetensorError) as err:  # a full disk, a folder taken away: the last whole checkpoint stays
+        sys.exit(f"error: could not write {args.out} ({err}); the last checkpoint saved there, if any, is whole")
+
+
+def run(task, args, argv, cfg, model_config, options):
+    """Build the model, train it into --out and write its record: the command's work, once every check has passed."""
+    processes, device = Processes.start(pick_device(args.device))
+    try:
         if args.threads:
             torch.set_num_threads(args.threads)
         say = print if processes.main else (lambda *a, **k: None)
@@ -89,37 +107,47 @@ def main(argv=None):
         say(f"{task.name}: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters "
             f"({sum(p.numel() for p in model.parameters() if p.requires_grad):,} learning) on {device}, "
             f"{processes.world} process(es); checkpoint in {args.out}")
-        run = {"task": task.name, "task_options": flatten(options) if options is not None else {}}
-        with RunLock(args.out) if processes.main else nullcontext():
-            history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
-                            loss=task.loss, tokenizer=tokenizer, run=run, processes=processes,
-                            callbacks=task.callbacks(model), compile=args.compile, bf16=args.bf16)
-            if processes.main:
-                record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
-                for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
-                    if folder:  # the run this one started from, so the record tells the whole story
-                        record[flag] = earlier_run(Path(folder))
-                if reused is not None:
-                    record["warm_start_reused"] = reused
-                write_record(Path(args.out), record)
-                final = history["eval"][-1] if history["eval"] else {}
-                score = f"; test exact match {final['exact_match']:.2%}" if "exact_match" in final else ""
-                say(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating){score}")
-    except (ValueError, FileNotFoundError, RuntimeError) as err:  # TrainingDiverged is a ValueError
-        sys.exit(one_line(err))
-    except (OSError, SafetensorError) as err:  # a full disk, a folder taken away: the last whole checkpoint stays
-        sys.exit(f"error: could not write {args.out} ({err}); the last checkpoint saved there, if any, is whole")
+        identity = {"task": task.name, "task_options": flatten(options) if options is not None else {}}
+        history = train(model, cfg, stream, test_set, out=args.out, resume=args.resume, eval_every=args.eval_every,
+                        loss=task.loss, tokenizer=tokenizer, run=identity, processes=processes,
+                        callbacks=task.callbacks(model), compile=args.compile, bf16=args.bf16)
+        if processes.main:
+            record = run_record("python -m crossmodal.train " + " ".join(argv), history, device, processes.world)
+            for flag, folder in (("init_from", args.init_from), ("warm_start", args.warm_start)):
+                if folder:  # the run this one started from, so the record tells the whole story
+                    record[flag] = earlier_run(Path(folder))
+            if reused is not None:
+                record["warm_start_reused"] = reused
+            write_record(Path(args.out), record)
+            final = history["eval"][-1] if history["eval"] else {}
+            score = f"; test exact match {final['exact_match']:.2%}" if "exact_match" in final else ""
+            say(f"trained in {history['train_seconds']:.0f} s (+{history['eval_seconds']:.0f} s evaluating){score}")
     finally:
-        if processes is not None:
-            processes.stop()
+        processes.stop()
 
 
-def settings(task, args):
-    """(TrainConfig, model config, task options) from the flags, or from the run being resumed; --out checked first."""
+def last_checkpoint(out):
+    """Where a stopped run can go on from: the step of the whole checkpoint in `out`, said in a sentence."""
+    try:
+        step = read_json(readable_folder(out) / TRAINER_STATE).get("step")
+    except ValueError:
+        return f"no checkpoint was saved in {out} yet"
+    return f"the checkpoint of step {step} in {out} is whole: continue with --resume --out {out}"
+
+
+def settings(task, args, resuming=False):
+    """(TrainConfig, model config, task options) from the flags, or from the run being resumed; --out checked first.
+
+    With --resume it is called twice: first to check the flags and --out only (it returns None, having read
+    nothing), then, under the run's lock and after `recover`, with resuming=True to read the run's settings.
+    """
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise ValueError(f"--threads must be from 1 to 1024, got {args.threads}")
     if args.eval_every is not None and args.eval_every < 1:
         raise ValueError(f"--eval-every must be 1 or more, got {args.eval_every}")
+    for flag, folder in (("--init-from", args.init_from), ("--warm-start", args.warm_start)):
+        if folder is not None and not folder.strip():  # "" would silently mean "no folder": a new model
+            raise ValueError(f"{flag} is empty: give the folder of a saved model, or leave {flag} out")
     if args.init_from and args.resume:
         raise ValueError("--init-from starts a new run from a checkpoint and --resume continues one: give one of them")
     if args.warm_start and (args.init_from or args.resume):
@@ -135,12 +163,15 @@ def settings(task, args):
         raise ValueError("--steps 0 trains nothing: give 1 or more, or leave --steps out to train for --epochs")
     model_flags = [k for k in values if base_model is not None and k in flatten(base_model)]
     model_flags += [k for k in option_values if k in task.model_options]
+    if args.resume and not resuming:
+        return None  # the run's own settings are read under its lock (main)
     if args.resume:
         state = read_json(out / TRAINER_STATE)
         if state.get("task", "captions") != task.name:
             raise ValueError(f"--resume: {args.out} is a run of --task {state.get('task')}, not {task.name}: give "
                              f"--task {state.get('task')}")
-        cfg, options = TrainConfig(**state["train_config"]), _options(task, state.get("task_options", {}))
+        state, cfg = read_trainer_state(out)  # every field checked: a damaged state is refused before any step
+        options = _options(task, state.get("task_options", {}))
         saved = {**flatten(cfg), **flatten_json(read_json(out / CONFIG)), **(flatten(options) if options else {})}
         asked = {**flatten(apply(cfg, values)), **(flatten(apply(options, option_values)) if options else {}),
                  **{k: v for k, v in values.items() if k not in flatten(cfg)}}
@@ -171,7 +202,30 @@ def settings(task, args):
         check_config(model_config)
         if model_config.vision.timm_model:
             check_built_in(model_config.vision.timm_model)  # an hf-hub: name would go to the network to be built
+    elif model_config is not None:
+        model_config.check()  # a text LM's sizes: the rules a loaded one is held to (nn.config.check_gpt2_config)
+    check_memory(task, args, cfg, model_config, options)
     return cfg, model_config, options
+
+
+def check_memory(task, args, cfg, model_config, options):
+    """Refuse a model, or a first batch, that cannot fit the device's memory (nn/memory.py), before anything is built:
+    the model is built on the meta device, which allocates nothing."""
+    if getattr(options, "hub", False):
+        return  # the hub's GPT-2: 124 M parameters, not ours to size
+    start = (args.out if args.resume else args.init_from) or \
+        ((options.lm or shipped_dir("text-lm")) if task.name == "eyes" else None)  # the eyes' size is its LM's
+    if start and task.name == "eyes" and architecture(start) != "GPT2LMHeadModel":
+        return  # not a language model: the task's builder says so, in its words
+    if start:
+        model = meta_model(start)
+    else:
+        with torch.device("meta"):
+            model, _ = task.new_model(model_config, options)
+    per_process = -(-cfg.batch_size // int(os.environ.get("WORLD_SIZE", "1")))  # torchrun shares the batch's rows
+    needed = training_bytes(model, per_process) + (model_bytes(model) if cfg.ema else 0)  # the average: a copy
+    check_fits(needed, f"training a model of {sum(p.numel() for p in model.parameters()):,} parameters with "
+               f"--batch-size {cfg.batch_size}", pick_device(args.device))
 
 
 def build(task, args, model_config, options, cfg, say=print):

@@ -203,6 +203,8 @@ def plot_caption_strip(caption, layer=None, head=None, row_length=None):
     row_length: at most this many maps per row, wrapping after a space where one fits (None: one row).
     """
     maps = caption_maps(caption, layer, head)
+    if not len(maps):  # render_strip's sentence
+        raise ValueError("the caption has no characters, so there are no maps to draw (the model ended at once)")
     vmax, rows = maps.max(), _wrap(caption.text, row_length)
     cols = max(s.stop - s.start for s in rows)
     fig = Figure(figsize=(0.6 * cols + 1.0, 0.2 + 1.35 * len(rows)), layout="constrained")

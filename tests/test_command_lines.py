@@ -6,10 +6,12 @@ written, nothing lost (issue #30). The guard of an output folder is one piece of
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,6 +45,13 @@ BAD_TRAIN = [  # (flags, the words the one line must hold)
     (["--task", "eyes", "--batch-size", "0"], "batch"), (["--task", "eyes", "--threads", "-1"], "--threads"),
     (["--init-from", "/nonexistent/run"], "no such folder"), (["--warm-start", "/nonexistent/run"], "no such folder"),
     (["--resume", "--overwrite"], "give one of them"), (["--init-from", "x", "--resume"], "give one of them"),
+    # issue #39: an empty folder is no folder (it trained from scratch); a seed the streams cannot multiply
+    (["--init-from", ""], "--init-from is empty"), (["--warm-start", ""], "--warm-start is empty"),
+    (["--seed", str(2**63 - 1)], "seed (--seed) must be a whole number from 0 to 2**32 - 1"),
+    # issue #39: one check for a config, wherever it comes from (the flags get the rules a loaded one gets)
+    (["--task", "text", "--n-layer", "0"], "n_layer must be a whole number from 1 to 256, got 0"),
+    (["--task", "text", "--n-positions", "8"], "n_positions (--n-positions) must be at least 58"),
+    (["--task", "text", "--n-embd", "100", "--n-head", "3"], "n_embd (100) must be a multiple of n_head (3)"),
 ]
 
 
@@ -304,3 +313,383 @@ def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_whole(tmp_path, capsys,
     assert "No space left on device" in message and "is whole" in message
     assert json.loads((run / "trainer_state.json").read_text())["step"] == 1  # the first save, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "start"]  # no half-written folder left beside it
+
+
+# --- issue #39: which folders a run may write, and in what order it touches one ------------------------------------
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A copy of the shipped captioner inside a stand-in for the installed package (folders.PACKAGE), so that a
+    broken rule would damage the copy, never the real package."""
+    from crossmodal import folders
+    from crossmodal.pretrained import shipped_dir
+
+    assert folders.PACKAGE == pathlib.Path(caption_cli.__file__).resolve().parent  # the rule guards the real one
+    package = tmp_path / "site-packages" / "crossmodal"
+    shutil.copytree(shipped_dir("captioner"), package / "checkpoints" / "mnist-captioner")
+    monkeypatch.setattr(folders, "PACKAGE", package)
+    return package
+
+
+WRITE_PLACES = [  # (where the command runs, the --out given, extra flags, the words of the one line)
+    ("a folder", "{package}/checkpoints/mnist-captioner", ["--overwrite"], "inside the crossmodal package"),
+    ("a folder", "{package}/checkpoints/new-run", [], "inside the crossmodal package"),
+    ("a folder", "", [], "--out is empty"),
+    ("a folder", ".", [], "is the working directory"),
+    ("a finished run", ".", ["--overwrite"], "is the working directory"),
+    ("a finished run", ".", ["--resume"], "is the working directory"),
+    ("a finished run/inside", "..", ["--overwrite"], "is the working directory or holds it"),
+]
+
+
+@pytest.mark.parametrize("where, out, flags, words", WRITE_PLACES, ids=[f"{w}: {o} {' '.join(f)}"[:50]
+                                                                         for w, o, f, _ in WRITE_PLACES])
+def test_a_run_never_writes_the_package_or_the_working_directory(tmp_path, capsys, monkeypatch, fake_package, where,
+                                                                 out, flags, words):
+    if where.startswith("a finished run"):
+        save_model(new_captioner(tiny_config()), tmp_path / "a finished run", new_captioner(tiny_config()).tokenizer)
+        (tmp_path / "a finished run" / "training.json").write_text('{"steps": 1}')
+        (tmp_path / "a finished run" / "trainer_state.json").write_text('{"step": 1}')
+    here = tmp_path / where
+    here.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(here)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    message = one_line_error(capsys, lambda: train_cli.main(["--steps", "1", "--out", out.format(package=fake_package),
+                                                             *flags]))
+    assert words in message, message
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written or lost
+
+
+def test_the_librarys_savers_keep_the_same_rule(tmp_path, monkeypatch, fake_package):
+    model = new_captioner(tiny_config())
+    shipped = fake_package / "checkpoints" / "mnist-captioner"
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    with pytest.raises(ValueError, match="inside the crossmodal package"):
+        model.save_pretrained(shipped)
+    with pytest.raises(ValueError, match="inside the crossmodal package"):
+        save_model(model, shipped, model.tokenizer)
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="is the working directory"):
+        model.save_pretrained(".")
+    assert list(tmp_path.iterdir()) == [tmp_path / "site-packages"]
+
+
+def test_a_second_resume_is_refused_before_it_touches_the_running_jobs_folder(tmp_path, capsys):
+    """Guard, lock, recover: the running job's half-written save (.run.saving) is its own, not a killed one's."""
+    from crossmodal.folders import RunLock
+
+    run = tmp_path / "run"
+    save_model(new_captioner(tiny_config()), run, new_captioner(tiny_config()).tokenizer)
+    (run / "trainer_state.json").write_text('{"step": 1}')
+    (tmp_path / ".run.saving").mkdir()  # the running job is writing its next checkpoint
+    (tmp_path / ".run.saving" / "model.safetensors").write_bytes(b"half")
+    with RunLock(run):  # held by this process: a run that is still going
+        message = one_line_error(capsys, lambda: train_cli.main(["--resume", "--out", str(run)]))
+        assert "in use by another run" in message
+        assert (tmp_path / ".run.saving" / "model.safetensors").read_bytes() == b"half"
+
+
+ATTENTION_PNG = [  # (the file --attention-png names, extra flags, the words of the one line, or None: it is written)
+    ("the input", [], "is the picture being captioned"),
+    ("the input", ["--overwrite"], "is the picture being captioned"),
+    ("thesis.pdf", [], "thesis.pdf already exists"), ("maps.png", [], "maps.png already exists"),
+    ("maps.png", ["--overwrite"], None), ("new.png", [], None),
+]
+
+
+@pytest.mark.parametrize("target, flags, words", ATTENTION_PNG, ids=[f"{t} {' '.join(f)}" for t, f, _ in ATTENTION_PNG])
+def test_the_maps_never_replace_a_file_the_user_did_not_offer(tmp_path, capsys, monkeypatch, target, flags, words):
+    import crossmodal.pretrained
+
+    monkeypatch.setattr(crossmodal.pretrained, "load_captioner", lambda device: new_captioner(tiny_config()))
+    picture = seven_png(tmp_path / "digit.png")
+    for name in ("thesis.pdf", "maps.png"):
+        (tmp_path / name).write_bytes(b"the user's " + name.encode())
+    path = picture if target == "the input" else str(tmp_path / target)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    if words is None:
+        caption_cli.main([picture, "--attention-png", path, *flags])
+        assert pathlib.Path(path).read_bytes().startswith(b"\x89PNG")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, target})  # no temporary file left
+        return
+    message = one_line_error(capsys, lambda: caption_cli.main([picture, "--attention-png", path, *flags]))
+    assert words in message, message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- issue #39: a run's trainer_state.json, damaged or edited, is refused before a step is trained -----------------
+
+def _state(change):
+    def edit(state):
+        change(state)
+        return state
+    return edit
+
+
+DAMAGED_STATES = [  # (what is done to trainer_state.json, or the optimizer's file; the words of the one line)
+    (_state(lambda s: s.pop("train_config")), "'train_config' is missing"),
+    (_state(lambda s: s.pop("step")), "'step' is missing"),
+    (_state(lambda s: s.pop("history")), "'history' is missing"),
+    (_state(lambda s: s.update(step="2")), "'step' is '2', not a int"),
+    (_state(lambda s: s.update(step=10**9)), "step 1000000000, but its history holds the losses of 2 steps"),
+    (_state(lambda s: s.update(history=[])), "'history' is [], not a dict"),
+    (_state(lambda s: s["history"].update(loss="0.5")), "losses are not a list of numbers"),
+    (_state(lambda s: s["history"].update(eval=[{"exact_match": 1}])), "evaluations are not a list of objects"),
+    (_state(lambda s: s["history"].update(train_seconds=-1)), "history's seconds"),
+    (_state(lambda s: s["history"].update(logged={"a": 1})), "logged values are not a list"),
+    (_state(lambda s: s["train_config"].update(lr="fast")), "train_config: lr must be of type float"),
+    (_state(lambda s: s["train_config"].update(bogus=1)), "train_config has fields TrainConfig does not: bogus"),
+    (_state(lambda s: s.update(param_groups=[1, 2])), "param_groups are not a list of objects"),
+    ("optimizer cut short", "optimizer.safetensors is missing, corrupt or truncated"),
+    ("optimizer gone", "optimizer.safetensors is missing, corrupt or truncated"),
+]
+
+
+@pytest.fixture(scope="module")
+def two_step_run(tmp_path_factory):
+    from .test_bad_input import finished_run
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    finished_run(run)  # 2 steps of 32
+    return run
+
+
+@pytest.mark.parametrize("damage, words", DAMAGED_STATES, ids=[f"{i}: {w}"[:40] for i, (_, w) in
+                                                                 enumerate(DAMAGED_STATES)])
+def test_a_damaged_trainer_state_is_refused_before_any_step(tmp_path, capsys, monkeypatch, two_step_run, damage,
+                                                            words):
+    from crossmodal.tasks import captions as captions_task
+    from crossmodal.tasks.captions import CaptionBatches
+    from crossmodal.training import TrainConfig, train
+
+    monkeypatch.setattr(captions_task, "load_mnist", lambda train: (torch.rand(64, 1, 28, 28), torch.arange(64) % 10))
+    run = pathlib.Path(shutil.copytree(two_step_run, tmp_path / "run"))
+    if damage == "optimizer cut short":
+        data = (run / "optimizer.safetensors").read_bytes()
+        (run / "optimizer.safetensors").write_bytes(data[: len(data) // 2])
+    elif damage == "optimizer gone":
+        (run / "optimizer.safetensors").unlink()
+    else:
+        state = json.loads((run / "trainer_state.json").read_text())
+        (run / "trainer_state.json").write_text(json.dumps(damage(state)))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    message = one_line_error(capsys, lambda: train_cli.main(["--resume", "--out", str(run)]))
+    assert words in message, message
+    model = new_captioner(tiny_config())  # the library's resume says the same
+    stream = CaptionBatches(torch.rand(64, 1, 28, 28), torch.arange(64) % 10, model.tokenizer, augment=False)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        train(model, TrainConfig(epochs=1, batch_size=32, augment=False), stream, out=run, resume=True,
+              run={"task": "captions"})
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path, capsys, monkeypatch):
+    def interrupted(task, args, argv, *settings):  # a checkpoint of step 7 saved, then the user presses Ctrl-C
+        pathlib.Path(args.out).mkdir()
+        (pathlib.Path(args.out) / "trainer_state.json").write_text('{"step": 7}')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main(["--out", str(out)]))
+    assert message == f"error: stopped (Ctrl-C); the checkpoint of step 7 in {out} is whole: continue with --resume " \
+                      f"--out {out}"
+    monkeypatch.setattr(train_cli, "run", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    message = one_line_error(capsys, lambda: train_cli.main(["--out", str(tmp_path / "other")]))
+    assert "stopped (Ctrl-C); no checkpoint was saved in" in message
+
+
+# --- issue #39: the largest model and batch that will be built (nn/memory.py) ---------------------------------------
+
+LAPTOP = 8 * 2**30  # bytes free: what a learner's laptop has
+
+
+@pytest.fixture
+def laptop(monkeypatch):
+    from crossmodal.nn import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": LAPTOP)
+
+
+TOO_LARGE = [  # flags that ask for more memory than a laptop has
+    ["--decoder.dim", "16384"], ["--decoder.dim", "16384", "--decoder.depth", "256"],
+    ["--task", "text", "--n-embd", "16384"], ["--batch-size", "1048576"],
+    ["--task", "questions", "--batch-size", "1048576"], ["--task", "eyes", "--batch-size", "1048576"],
+]
+
+
+@pytest.mark.parametrize("flags", TOO_LARGE, ids=[" ".join(f) for f in TOO_LARGE])
+def test_a_model_or_batch_that_cannot_fit_is_refused_before_it_is_built(tmp_path, capsys, monkeypatch, laptop,
+                                                                        flags):
+    def only_on_meta(linear, real=torch.nn.Linear.reset_parameters):
+        assert linear.weight.is_meta, "built in memory before its size was checked"
+        real(linear)
+
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", only_on_meta)
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main([*flags, "--steps", "1", "--out", str(out)]))
+    assert re.search(r"needs at least [\d,.]+ GiB of memory, and 8.0 GiB is free on this machine", message), message
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task", ["captions", "numbers", "questions", "text", "eyes"])
+def test_every_tasks_own_sizes_fit_a_laptop(tmp_path, laptop, task):
+    """The rule refuses only what cannot fit: each task's defaults pass it (and train: tests/test_cli.py)."""
+    assert train_cli.settings(train_cli.get_task(task), train_cli.parser_for(train_cli.get_task(task)).parse_args(
+        ["--task", task, "--out", str(tmp_path / "run")])) is not None
+
+
+def test_the_library_refuses_what_cannot_fit_with_the_same_sentence(tmp_path, monkeypatch, laptop):
+    from crossmodal import load_captioner
+    from crossmodal.nn import memory
+
+    model = load_captioner()
+    digit = torch.zeros(28, 28)
+    digit[6:22, 13:15] = 1
+    with pytest.raises(ValueError, match=r"beam search with num_beams=1000000 for 1 image\(s\) needs at least"):
+        model.generate(digit, num_beams=10**6)
+    assert model.generate(digit, num_beams=3).shape[0] == 1  # a few beams fit
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 2**20)  # a megabyte free
+    with pytest.raises(ValueError, match=r"mnist-captioner holds a model of [\d,]+ parameters, which needs at least"):
+        load_captioner()
+
+
+# --- issue #39: pictures: raster formats only, noise refused, nothing written is no caption -----------------------
+
+def _noise(path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 100), dtype=np.uint8)).save(path)
+
+
+def _gradient(path):
+    from PIL import Image
+
+    Image.fromarray(np.tile(np.linspace(0, 255, 120).astype(np.uint8), (90, 1))).save(path)
+
+
+def _photo(path):  # smooth shades all over, as a photograph of a scene has
+    from PIL import Image, ImageFilter
+
+    small = Image.fromarray(np.random.default_rng(1).integers(0, 256, (60, 80), dtype=np.uint8))
+    small.resize((320, 240), Image.BICUBIC).filter(ImageFilter.GaussianBlur(6)).save(path)
+
+
+def _specks(path):
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(2).random((112, 112)) < 0.1).astype(np.uint8) * 255).save(path)
+
+
+def _eps(path):
+    from PIL import Image
+
+    with open(path, "wb") as f:  # a seven as PostScript, whatever the file's name says
+        Image.open(seven_png(path.with_name("for-eps.png"))).save(f, "EPS")
+
+
+NOT_A_DRAWING = [  # (how the picture is made, its name, the words of the one line)
+    (_noise, "noise.png", "fills the picture to its edges like a blot or noise"),
+    (_gradient, "gradient.png", "fills the picture to its edges like a blot or noise"),
+    (_photo, "photo.jpg", "fills the picture to its edges like a blot or noise"),
+    (_specks, "specks.png", "these are scattered specks, not a digit"),
+    (_eps, "seven.eps", "cannot read"), (_eps, "innocent.png", "cannot read"),
+]
+
+
+@pytest.fixture
+def no_ghostscript_run(monkeypatch):
+    """Pillow's EPS reader as if Ghostscript were installed; any call to it is recorded (and never runs)."""
+    from PIL import EpsImagePlugin
+
+    calls = []
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        AssertionError("Ghostscript was run on the picture")))
+    return calls
+
+
+@pytest.mark.parametrize("make, name, words", NOT_A_DRAWING, ids=[n for _, n, _ in NOT_A_DRAWING])
+def test_the_caption_command_refuses_what_is_not_a_drawing(tmp_path, capsys, no_ghostscript_run, make, name, words):
+    make(tmp_path / name)
+    message = one_line_error(capsys, lambda: caption_cli.main([str(tmp_path / name)]))
+    assert words in message, message
+    assert no_ghostscript_run == [] and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("make, name, words", NOT_A_DRAWING, ids=[n for _, n, _ in NOT_A_DRAWING])
+def test_read_number_and_preprocess_refuse_the_same_pictures(tmp_path, no_ghostscript_run, make, name, words):
+    from PIL import Image
+
+    from crossmodal import load_reader, preprocess_drawing
+    from crossmodal.tasks.numbers import read_number
+
+    make(tmp_path / name)
+    if name.endswith(("eps", "innocent.png")):  # opened by the caller with Pillow's every format: still not decoded
+        with pytest.raises(ValueError, match="EPS pictures are not read"):
+            preprocess_drawing(Image.open(tmp_path / name))
+    else:
+        sentence = words.replace("these", "These").replace("fills", "This fills").replace("digit", "number")
+        with pytest.raises(ValueError, match=sentence):
+            read_number(load_reader(), Image.open(tmp_path / name))
+    assert no_ghostscript_run == []
+
+
+def test_a_caption_comes_with_its_sureness_and_an_empty_one_is_refused(tmp_path, capsys):
+    from crossmodal.viz import plot_caption_strip
+
+    picture = seven_png(tmp_path / "seven.png")
+    caption_cli.main([picture])
+    caption, sure = capsys.readouterr().out.splitlines()
+    assert caption == "This is the number seven." and re.fullmatch(r"\d+% sure(: unsure, check it)?", sure)
+    mute = new_captioner(tiny_config())  # a model that writes <eos> first, whatever it sees
+    eos = mute.config.eos_id
+    with torch.no_grad():
+        mute.decoder.wte.weight[eos] = 5.0
+        mute.decoder.ln_f.weight.zero_()
+        mute.decoder.ln_f.bias.copy_(mute.decoder.wte.weight[eos])
+    mute.save_pretrained(tmp_path / "mute")
+    for flags in ([], ["--attention-png", str(tmp_path / "maps.png")]):
+        message = one_line_error(capsys, lambda flags=flags: caption_cli.main([picture, "--checkpoint",
+                                                                               str(tmp_path / "mute"), *flags]))
+        assert "the model wrote nothing for" in message and not (tmp_path / "maps.png").exists()
+    nothing = mute.caption(caption_cli.preprocess_drawing(caption_cli.read_picture(picture)))
+    assert nothing.text == ""
+    with pytest.raises(ValueError, match="the caption has no characters, so there are no maps to draw"):
+        plot_caption_strip(nothing)
+    message = one_line_error(capsys, lambda: caption_cli.main([picture, "--checkpoint", ""]))
+    assert "--checkpoint is empty" in message
+
+
+def test_a_picture_of_no_pixels_is_a_sentence():
+    from PIL import Image
+
+    from crossmodal import preprocess_drawing, preprocess_number
+
+    for preprocess in (preprocess_drawing, preprocess_number):
+        with pytest.raises(ValueError, match="the image is empty"):
+            preprocess(Image.new("L", (0, 0)))
+
+
+def test_an_unreachable_hub_is_said_at_once(tmp_path, capsys, monkeypatch):
+    """--task text --hub true offline: one sentence about the hub, before any wait or write (it was 30 s, then
+    "could not write runs/...")."""
+    import huggingface_hub
+    from transformers import GPT2LMHeadModel
+
+    from crossmodal.tasks.text import build_text_lm
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)  # never downloaded
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", lambda *a, **k: pytest.fail("went to the network"))
+    out = tmp_path / "run"
+    message = one_line_error(capsys, lambda: train_cli.main(["--task", "text", "--hub", "true", "--steps", "1",
+                                                             "--out", str(out)]))
+    assert "--hub true loads GPT-2 from the Hugging Face hub, which could not be reached" in message, message
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="could not be reached .*Name or service not known"):
+        build_text_lm(hub=True)

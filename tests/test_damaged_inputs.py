@@ -2,6 +2,7 @@
 (issue #30). Each case here once loaded and answered wrongly, or raised a traceback."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_special_tokens_that_do_not_match_the_config_are_refused(tiny_model, tmp
     edit_json(folder / "tokenizer_config.json", damage)
     with pytest.raises(ValueError, match="tokenizer"):  # its fingerprint, or its special tokens' ids
         VisionLanguageModel.from_pretrained(folder)
-    edit_json(folder / "config.json", lambda c: c.pop("vocabulary"))  # a checkpoint saved before fingerprints
+    edit_json(folder / "config.json", lambda c: c.pop("fingerprint"))  # the model's own checks come first
     with pytest.raises(ValueError, match=message):
         VisionLanguageModel.from_pretrained(folder)
 
@@ -99,6 +100,108 @@ def test_a_flamingo_config_too_large_to_build_is_refused_before_building(tmp_pat
     monkeypatch.setattr(torch.nn.LayerNorm, "reset_parameters", only_on_meta)
     with pytest.raises(ValueError, match="does not fit its config.json"):
         load_model(tmp_path)
+
+
+# --- issue #39: what a checkpoint promises on load (nn/serialization.py's fingerprint) ----------------------------
+
+
+def _shipped_copy(name, folder):
+    from crossmodal.pretrained import shipped_dir
+
+    folder.mkdir()
+    for path in shipped_dir(name).iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def _swap_two_ids(folder):
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    vocab["e"], vocab["s"] = vocab["s"], vocab["e"]
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+
+
+def _seven_reads_as_one(folder):
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["normalizer"] = {"type": "Replace", "pattern": {"String": "7"}, "content": "1"}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+
+
+def _another_saves_weights(folder):
+    from safetensors.torch import save_model
+
+    model = VisionLanguageModel.from_pretrained(folder)
+    with torch.no_grad():
+        model.decoder.ln_f.weight += 0.01  # the weights of another step of training
+    save_model(model, str(folder / "model.safetensors"))
+
+
+CHECKPOINT_EDITS = [  # (shipped model, what is done to its folder, the words of the sentence)
+    ("captioner", lambda f: edit_json(f / "config.json", lambda c: c["decoder"].update(num_heads=2)),
+     "config.json is not the config this model was saved with"),
+    ("captioner", lambda f: edit_json(f / "config.json", lambda c: c["vision"].update(mean=[0.9])),
+     "config.json is not the config this model was saved with"),
+    ("captioner", _swap_two_ids, "tokenizer.json is not the tokenizer this model was saved with"),
+    ("captioner", lambda f: (edit_json(f / "config.json", lambda c: c.pop("fingerprint")), _swap_two_ids(f)),
+     "records no fingerprint"),
+    ("captioner", _another_saves_weights, "model.safetensors is not the weights file this model was saved with"),
+    ("answerer", _seven_reads_as_one, "tokenizer.json is not the tokenizer this model was saved with"),
+    ("answerer", lambda f: (f / "chat_template.jinja").unlink(), "is not the tokenizer this model was saved with"),
+    ("text-lm", lambda f: edit_json(f / "config.json", lambda c: c.update(activation_function="relu")),
+     "config.json is not the config this model was saved with"),
+    ("text-lm", lambda f: edit_json(f / "config.json", lambda c: c.update(activation_function="bogus")),
+     "activation_function must be one of transformers'"),
+    ("text-lm", lambda f: edit_json(f / "config.json", lambda c: c.update(layer_norm_epsilon=1e6)),
+     "layer_norm_epsilon must be a small number above 0"),
+    ("text-lm", lambda f: edit_json(f / "config.json", lambda c: c.update(n_layer="4")), "n_layer"),
+    ("text-lm", lambda f: edit_json(f / "config.json", lambda c: c.update(_attn_implementation="flash_attention_2")),
+     "_attn_implementation must be 'eager' or 'sdpa'"),
+    ("gpt2-eyes", lambda f: edit_json(f / "config.json", lambda c: c["vision"].update(mean=[float("nan")])),
+     "vision.mean must be finite"),
+    ("gpt2-eyes", lambda f: edit_json(f / "config.json", lambda c: c["vision"].update(depth=10**6)),
+     "vision.depth is 1000000, more than this library builds"),
+    ("gpt2-eyes", lambda f: edit_json(f / "config.json", lambda c: c.update(gated="yes")),
+     "gated must be of type bool"),
+    ("gpt2-eyes", lambda f: edit_json(f / "config.json", lambda c: c["lm"].update(resid_pdrop=2.0)),
+     "resid_pdrop must be a dropout probability"),
+]
+
+
+@pytest.mark.parametrize("name, damage, words", CHECKPOINT_EDITS, ids=[f"{n}: {w}"[:50] for n, _, w in
+                                                                        CHECKPOINT_EDITS])
+def test_a_checkpoint_loads_only_as_the_whole_it_was_saved_as(tmp_path, name, damage, words):
+    from crossmodal.nn.auto import load_model
+
+    folder = _shipped_copy(name, tmp_path / name)
+    load_model(folder)  # whole, it loads
+    damage(folder)
+    with pytest.raises(ValueError, match=re.escape(words)) as error:
+        load_model(folder)
+    assert str(folder) in str(error.value)  # names the folder (and the file) at fault
+
+
+def test_a_trusted_folder_is_stamped_and_a_stamped_folder_is_still_checked(tmp_path):
+    """stamp() records the fingerprint of an older checkpoint; a variance below 0, stamped or not, is refused."""
+    from crossmodal.nn.serialization import stamp
+    from crossmodal.tasks.captions import new_captioner
+
+    from .conftest import tiny_config
+
+    config = tiny_config()
+    config.vision.stem, config.vision.patch_size = "conv", 4  # its BatchNorm keeps running variances
+    model = saved(new_captioner(config), tmp_path / "conv")
+    edit_json(model / "config.json", lambda c: c.pop("fingerprint"))
+    with pytest.raises(ValueError, match="records no fingerprint"):
+        VisionLanguageModel.from_pretrained(model)
+    stamp(model)
+    VisionLanguageModel.from_pretrained(model)
+    tensors = load_file(model / "model.safetensors")
+    name = next(k for k in tensors if k.endswith("running_var"))
+    tensors[name] = -tensors[name]
+    save_file(tensors, model / "model.safetensors")
+    stamp(model)
+    with pytest.raises(ValueError, match=f"holds negative variances \\(in {re.escape(name)}\\)"):
+        VisionLanguageModel.from_pretrained(model)
 
 
 # --- pictures ------------------------------------------------------------------------------------------------

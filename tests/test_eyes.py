@@ -245,6 +245,7 @@ def test_the_cli_gives_eyes_to_any_saved_lm_even_one_with_gpt2s_bpe_tokenizer(tm
     GPT-2 with a byte-level BPE tokenizer like GPT-2's, saved as transformers saves it, then two steps of eyes."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from crossmodal.nn.serialization import stamp
     from tests.test_flamingo import gpt2_like_tokenizer
 
     tokenizer = gpt2_like_tokenizer()
@@ -254,6 +255,9 @@ def test_the_cli_gives_eyes_to_any_saved_lm_even_one_with_gpt2s_bpe_tokenizer(tm
                                     bos_token_id=eot, eos_token_id=eot))
     lm.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="records no fingerprint"):  # transformers' own folder promises nothing
+        load_model(tmp_path / "lm")
+    stamp(tmp_path / "lm")  # its maker vouches for it, as the sentence above says to (issue #39)
     argv = ["--task", "eyes", "--lm", str(tmp_path / "lm"), "--steps", "2", "--batch-size", "4", "--test-every", "1000",
             "--out", str(tmp_path / "eyes")]
     train_cli.main(argv)

@@ -143,5 +143,6 @@ def test_prefix_decoder_needs_the_image():
 def test_comparable_configs_have_about_the_same_parameter_count():
     counts = {name: sum(p.numel() for p in new_captioner(config).parameters())
               for name, config in comparable_configs(captioner_config()).items()}
-    assert counts["cross"] == 310_880  # the default captioner (captioner_config), trained by `python -m crossmodal.train`
+    # the default captioner (captioner_config), trained by `python -m crossmodal.train`
+    assert counts["cross"] == 310_880
     assert max(counts.values()) <= 1.1 * min(counts.values()), counts

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent / "crossmodal"
 LAYERS = [
     ("crossmodal.checks", "crossmodal.devices", "crossmodal.folders", "crossmodal.images"),  # the base
     ("crossmodal.nn",),  # the model
-    ("crossmodal.data", "crossmodal.pretrained", "crossmodal.viz"),  # data sets; the shipped models; pictures
+    ("crossmodal.data", "crossmodal.pretrained", "crossmodal.viz", "crossmodal.drawings"),  # data sets; the shipped
+    # models; pictures of the maps; whether a picture is a drawing
     ("crossmodal.training",),  # the one trainer
     ("crossmodal.tasks",),  # what the trainer trains
     ("crossmodal.widgets",),  # for notebooks

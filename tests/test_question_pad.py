@@ -6,7 +6,7 @@ import torch
 
 from crossmodal.tasks.questions import answer_questions, answer_with_maps
 from crossmodal.widgets import AskThePicture, QuestionPad
-from crossmodal.widgets.question_pad import PROMPT
+from crossmodal.widgets.question_pad import FIRST_QUESTION, PROMPT
 
 from .test_questions import tiny_answerer
 from .test_viz import captioner
@@ -156,3 +156,57 @@ def test_a_blank_picture_gets_the_prompt_not_an_answer(pad, numbers):
     assert pad.caption
     pad.show_input(torch.zeros(1, 28, 112))
     assert pad.caption == "" and pad.strip_png == b"" and pad.message == PROMPT
+
+
+# ---- issue #39: a question outside the answerer's grammar, or none, gets a sentence, never a made-up answer; the
+# widgets' own bad arguments too
+
+BAD_QUESTIONS = [  # (the question, the words of the sentence)
+    (None, "a question is a str"), (7, "a question is a str"), ("", "empty or holds only spaces"),
+    ("7", "'7' is not a question the answerer was taught"),
+    ("What is the tenth digit?", "is not a question the answerer was taught"),
+    ("What is the ninth digit?", "is not a question the answerer was taught"),
+    ("Is there a 77?", "is not a question the answerer was taught"),
+    ("is there a 7?", "is not a question the answerer was taught"),
+]
+
+
+@pytest.mark.parametrize("question, words", BAD_QUESTIONS, ids=[repr(q) for q, _ in BAD_QUESTIONS])
+def test_a_question_outside_the_grammar_is_refused_not_answered(shipped, test_numbers_and_texts, question, words):
+    images, _ = test_numbers_and_texts
+    with pytest.raises(ValueError, match=words):
+        answer_with_maps(shipped, images[3], question)
+    with pytest.raises(ValueError, match=words):
+        answer_questions(shipped, images[3:4], [question])
+    pad = QuestionPad(shipped, question=FIRST_QUESTION)
+    pad.show_input(images[3])
+    pad.question = question if isinstance(question, str) else ""
+    assert pad.caption == "" and "The answerer cannot read this question" in pad.message
+
+
+def test_spaces_around_a_question_are_not_part_of_it(shipped, test_numbers_and_texts):
+    images, texts = test_numbers_and_texts
+    k = next(i for i, t in enumerate(texts) if "7" in t)
+    right = f"{texts[k]} has 7: yes"
+    assert answer_with_maps(shipped, images[k], " Is there a 7?").text == right
+    assert answer_questions(shipped, images[k : k + 1], ["Is there a 7?\n"]) == [right]
+
+
+def test_an_answerer_is_never_asked_nothing(shipped, test_numbers_and_texts):
+    images, _ = test_numbers_and_texts
+    for questions in (None, "Is there a 7?", 7):  # not a list of questions
+        with pytest.raises(ValueError, match="questions must be a list of strings, one per image"):
+            answer_questions(shipped, images[:2], questions)
+    with pytest.raises(ValueError, match="this model answers questions .*give every image a question"):
+        shipped.generate_text(images[:2])
+
+
+def test_the_widgets_refuse_their_own_bad_arguments(shipped):
+    import traitlets
+
+    from crossmodal.widgets import DrawingPad
+
+    with pytest.raises(traitlets.TraitError, match=r"canvas_size .* each from 16 to 4096; got \(0, 0\)"):
+        DrawingPad(shipped, canvas_size=(0, 0))
+    with pytest.raises(ValueError, match="images is empty: give at least one test number"):
+        AskThePicture(shipped, torch.zeros(0, 1, 28, 112))

@@ -1,5 +1,8 @@
 """Training lowers the loss, checkpoints round-trip, and an interrupted run resumes step for step."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -90,6 +93,10 @@ def test_resume_with_a_weight_average_is_step_for_step(mnist_train, tmp_path):
     with pytest.raises(Interrupt):
         train(interrupted, cfg, captions(interrupted, data, cfg), out=tmp_path, callbacks=[stop_at_step_7])
     assert (tmp_path / "stepped.safetensors").is_file()
+    broken = Path(shutil.copytree(tmp_path, tmp_path.parent / f"{tmp_path.name}-no-stepped"))
+    (broken / "stepped.safetensors").unlink()  # the saved state is checked before a step: the stepped weights too
+    with pytest.raises(ValueError, match="stepped.safetensors is missing, corrupt or truncated"):
+        train(new_captioner(tiny_config()), cfg, captions(interrupted, data, cfg), out=broken, resume=True)
     saved = VisionLanguageModel.from_pretrained(tmp_path)  # the average at step 6, not the stepped weights
     assert not torch.equal(saved.decoder.wte.weight, interrupted.decoder.wte.weight)
     torch.manual_seed(1)

@@ -8,6 +8,7 @@ training streams and test sets.
     numbers.py    numbers of 1 to 4 digits written on one canvas, byte-exact; the fixed test set
     questions.py  seven kinds of question about a number, each with one exact answer; held-out phrasings
     facts.py      the grammar of sentences about numbers a language model reads
+    phrasings.py  those questions in many phrasings, about a picture or in text; a split of the phrasings
 """
 
 from .augment import PERTURBATIONS, augment

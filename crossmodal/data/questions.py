@@ -31,6 +31,7 @@ Some types can be answered well without looking (count, contains: a blind model 
 VQA v2 found); the notebook measures a blind baseline for each type.
 """
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -47,8 +48,8 @@ PHRASINGS = {
               "How long is the number?"],
     "position": ["What is the {ordinal} digit?", "Read the {ordinal} digit.", "Which digit comes {ordinal}?",
                  "Tell me the {ordinal} digit."],
-    "contains": ["Is there {a_digit}?", "Does it contain {a_digit}?", "Do you see {a_digit}?",
-                 "Is {digit} one of the digits?"],  # a_digit: "a 7", "an 8"
+    "contains": ["Is there a {digit}?", "Does it contain a {digit}?", "Do you see a {digit}?",
+                 "Is {digit} one of the digits?"],
     "largest": ["Which digit is the largest?", "What is the largest digit?", "Name the biggest digit.",
                 "Which digit is highest?"],
     "sum": ["What is the sum of the digits?", "Add up the digits.", "What do the digits add up to?",
@@ -121,8 +122,7 @@ def ask(number, kind, draw, split="train"):
         inside = draw(0, 1)  # yes and no equally often
         pool = sorted(set(number)) if inside else sorted(set("0123456789") - set(number))
         digit = pool[draw(0, len(pool) - 1)]
-    a_digit = None if digit is None else f"{'an' if digit == '8' else 'a'} {digit}"
-    text = PHRASINGS[kind][phrasing].format(ordinal=ordinal, digit=digit, a_digit=a_digit)
+    text = PHRASINGS[kind][phrasing].format(ordinal=ordinal, digit=digit)
     return Question(kind, text, answer(kind, number, ordinal, digit))
 
 
@@ -136,7 +136,7 @@ def ask_each(numbers, generator, split="train", kinds=KINDS):
 
 def vocabulary():
     """Every character a question or an answer can hold: the questions' tokenizer is built from it."""
-    texts = [p.format(ordinal=o, digit=d, a_digit=f"an {d}") for ps in PHRASINGS.values() for p in ps
+    texts = [p.format(ordinal=o, digit=d) for ps in PHRASINGS.values() for p in ps
              for o in ORDINALS + ["last"] for d in "0123456789"]
     return "".join(sorted(set("".join(texts) + "0123456789" + SO + "yesno+=, ")))
 
@@ -180,6 +180,23 @@ def accuracy_by_kind(questions, answers):
         if pairs:
             result[kind] = sum(t == a for t, a in pairs) / len(pairs)
     return result
+
+
+def question_kind(text):
+    """The kind of `text` if it is a question of this grammar, word for word as the answerer was taught (any of the
+    four phrasings, any ordinal or digit); else a ValueError saying what it can be asked. The answerer writes
+    something for any text, so a question outside the grammar ("7", "the tenth digit") would get a made-up answer."""
+    if not isinstance(text, str):
+        raise ValueError(f"a question is a str, e.g. {PHRASINGS['read'][0]!r}; got {type(text).__name__} {text!r}")
+    for kind, phrasings in PHRASINGS.items():
+        for phrasing in phrasings:
+            pattern = re.escape(phrasing).replace(r"\{ordinal\}", "(first|second|third|fourth|last)")
+            if re.fullmatch(pattern.replace(r"\{digit\}", "[0-9]"), text):
+                return kind
+    examples = "; ".join(f"{PHRASINGS[k][0].format(ordinal='second', digit='7')!r}" for k in KINDS)
+    raise ValueError(f"{text[:40]!r} is not a question the answerer was taught, so its answer would be made up: ask "
+                     f"one of its seven kinds, e.g. {examples} (four phrasings of each, ordinals first to fourth "
+                     "and last)")
 
 
 def asked_ordinal(question):

@@ -8,10 +8,11 @@
 as a unit. Both use serialization.py: one format, one set of checks.
 """
 
-from transformers import GPT2Config, GPT2LMHeadModel
+import torch
+from transformers import GPT2LMHeadModel
 
 from ..folders import readable_folder, replacing
-from .config import check_gpt2_config
+from .config import gpt2_config_from_json
 from .flamingo import Flamingo
 from .model import VisionLanguageModel
 from .serialization import read_config, read_model, write_model
@@ -24,9 +25,7 @@ class TextLM:
 
     @staticmethod
     def config_from_json(values):
-        config = GPT2Config.from_dict(values)
-        check_gpt2_config(config)
-        return config
+        return gpt2_config_from_json(values)
 
     @staticmethod
     def from_config(config, tokenizer=None):
@@ -67,6 +66,15 @@ def load_model(folder, device="cpu", expect=None):
     if wanted and name not in wanted:
         raise ValueError(f"{folder} holds a {name}, not a {' or '.join(wanted)}")
     return read_model(folder, ARCHITECTURES[name], device)
+
+
+def meta_model(folder):
+    """The model a checkpoint folder's config.json describes, built on the meta device: every tensor's shape and type,
+    no memory, no weights read (to measure what loading or training it would take)."""
+    kind = ARCHITECTURES[architecture(folder)]
+    _, config = read_config(folder, kind)
+    with torch.device("meta"):
+        return kind.from_config(config)
 
 
 def save_model(model, folder, tokenizer=None):

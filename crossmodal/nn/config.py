@@ -10,7 +10,9 @@ from typing import Union, get_args, get_origin, get_type_hints
 
 from .layers import pair
 
-FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image: see fusion.py
+FUSIONS = ("cross", "prefix", "raw")  # how the text sees the image (fusion.py): notebook 09's three, side by side
+SPLICE = "splice"  # LLaVA's splice at the <image> tokens (splice.py): the recipe of notebook 11
+ALL_FUSIONS = FUSIONS + (SPLICE,)  # what VLMConfig.fusion may be
 
 
 @dataclass
@@ -63,8 +65,10 @@ class VLMConfig:
     eos_id: int = 2
     pad_id: int = 0
     # how the text sees the image (fusion.py): "cross"-attention (Flamingo), a "prefix" of projected ViT
-    # patch embeddings (LLaVA), or "raw" patches linearly embedded as a prefix, with no ViT (Fuyu)
+    # patch embeddings (LLaVA), "raw" patches linearly embedded as a prefix, with no ViT (Fuyu), or the projected
+    # patch embeddings "splice"d in at the text's <image> tokens (LLaVA as transformers runs it, splice.py)
     fusion: str = "cross"
+    image_id: int = -1  # the tokenizer's <image> token (-1: it has none); the "splice" fusion reads the image there
 
     def to_dict(self):
         return asdict(self)
@@ -120,31 +124,54 @@ LIMITS = {"image_size": 8192, "patch_size": 8192, "in_chans": 64, "dim": 16_384,
 def check_fusion(config):
     """Refuse a fusion setting the model cannot build (check_config and VisionLanguageModel both ask)."""
     v = config.vision
-    if config.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+    if config.fusion not in ALL_FUSIONS:
+        raise ValueError(f"fusion must be one of {ALL_FUSIONS}, got {config.fusion!r}")
     if config.fusion != "cross" and config.decoder.cross_attention_every != 0:
         raise ValueError(f"fusion {config.fusion!r} puts the image in the decoder's sequence, which then has no "
                          "cross-attention: set decoder.cross_attention_every to 0 (fusion.with_fusion does)")
     if config.fusion == "raw" and (v.timm_model or v.stem != "patch"):
         raise ValueError("fusion 'raw' has no vision encoder, only one linear map per patch: it takes neither "
                          "vision.timm_model nor vision.stem 'conv'")
+    if config.image_id != -1 and not 0 <= config.image_id < config.decoder.vocab_size:
+        raise ValueError(f"image_id must be -1 (no <image> token) or a token id below decoder.vocab_size "
+                         f"({config.decoder.vocab_size}), got {config.image_id}")
+    if config.fusion == SPLICE and config.image_id in (-1, config.bos_id, config.eos_id, config.pad_id):
+        raise ValueError(f"fusion 'splice' reads the image at the text's <image> tokens: set image_id to the "
+                         f"tokenizer's <image> token, apart from <bos>, <eos> and <pad> (got {config.image_id}; "
+                         "VisionLanguageModel.for_tokenizer sets it from a tokenizer that has one)")
 
 
 def check_config(config):
     """Raise ValueError naming the first field of a wrong type or out of range (say, in a hand-edited config.json)."""
     check_types(config)
-    for prefix, part in (("vision.", config.vision), ("decoder.", config.decoder)):
-        check_types(part, prefix)
-        for name in POSITIVE:
-            values = getattr(part, name, 1)
-            values = values if isinstance(values, (tuple, list)) else [values]
-            if not all(math.isfinite(v) and v > 0 for v in values):
-                raise ValueError(f"{prefix}{name} must be a finite number above 0, got {getattr(part, name)!r}")
-            if name in LIMITS and max(values) > LIMITS[name]:
-                raise ValueError(f"{prefix}{name} is {max(values)}, more than this library builds ({LIMITS[name]})")
-        if part.dim % part.num_heads:
-            raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
-    v = config.vision
+    check_vision(config.vision)
+    check_part(config.decoder, "decoder.")
+    check_fusion(config)
+    if config.decoder.cross_attention_every < 0:
+        raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
+    for name in ("bos_id", "eos_id", "pad_id"):
+        if not 0 <= getattr(config, name) < config.decoder.vocab_size:
+            raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")
+
+
+def check_part(part, prefix):
+    """The types, sizes and heads of a VisionConfig or DecoderConfig (`prefix`: how its fields are named)."""
+    check_types(part, prefix)
+    for name in POSITIVE:
+        values = getattr(part, name, 1)
+        values = values if isinstance(values, (tuple, list)) else [values]
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            raise ValueError(f"{prefix}{name} must be a finite number above 0, got {getattr(part, name)!r}")
+        if name in LIMITS and max(values) > LIMITS[name]:
+            raise ValueError(f"{prefix}{name} is {max(values)}, more than this library builds ({LIMITS[name]})")
+    if part.dim % part.num_heads:
+        raise ValueError(f"{prefix}dim ({part.dim}) must be a multiple of {prefix}num_heads ({part.num_heads})")
+
+
+def check_vision(v):
+    """Raise ValueError for a VisionConfig that cannot be built, or would normalise or cut the pixels wrongly (the
+    vision-language model's encoder and Flamingo's alike)."""
+    check_part(v, "vision.")
     if not all(math.isfinite(m) for m in v.mean) or not all(s >= 1e-6 for s in v.std):
         raise ValueError(f"vision.mean must be finite and vision.std at least 1e-6 (they normalise the pixels), got "
                          f"mean {v.mean!r}, std {v.std!r}")
@@ -163,16 +190,28 @@ def check_config(config):
     if not 0 <= v.stem_channels <= 1024 or (v.stem_channels and v.stem != "conv"):
         raise ValueError(f"vision.stem_channels must be from 0 to 1024, and above 0 only with vision.stem 'conv'; "
                          f"got {v.stem_channels!r} with stem {v.stem!r}")
-    check_fusion(config)
-    if config.decoder.cross_attention_every < 0:
-        raise ValueError(f"decoder.cross_attention_every must be 0 or more, got {config.decoder.cross_attention_every}")
-    for name in ("bos_id", "eos_id", "pad_id"):
-        if not 0 <= getattr(config, name) < config.decoder.vocab_size:
-            raise ValueError(f"{name} must be a token id below decoder.vocab_size ({config.decoder.vocab_size})")
+
+
+def gpt2_config_from_json(values):
+    """A transformers GPT2Config from a config.json's values, refused (ValueError) unless check_gpt2_config passes."""
+    from transformers import GPT2Config
+
+    implementation = values.get("_attn_implementation", values.get("attn_implementation"))
+    if implementation not in (None, "eager", "sdpa"):  # flash attention needs a package and a GPU few have
+        raise ValueError(f"_attn_implementation must be 'eager' or 'sdpa', got {implementation!r}")
+    try:
+        config = GPT2Config.from_dict(values)
+    except Exception as err:  # transformers and huggingface_hub raise their own kinds for a field of a wrong type
+        raise ValueError(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__) from None
+    check_gpt2_config(config)
+    return config
 
 
 def check_gpt2_config(config):
-    """Refuse a transformers GPT2Config that is not a sane size to build (a damaged or hand-edited config.json)."""
+    """Refuse a transformers GPT2Config that is not a sane size to build, or whose layers would not run (a damaged or
+    hand-edited config.json, or flags)."""
+    from transformers.activations import ACT2FN
+
     sizes = {"n_layer": (config.n_layer, 256), "n_embd": (config.n_embd, 16_384), "n_head": (config.n_head, 256),
              "n_positions": (config.n_positions, 65_536), "vocab_size": (config.vocab_size, 1_000_000)}
     for name, (value, limit) in sizes.items():
@@ -180,3 +219,13 @@ def check_gpt2_config(config):
             raise ValueError(f"{name} must be a whole number from 1 to {limit}, got {value!r}")
     if config.n_embd % config.n_head:
         raise ValueError(f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+    if not isinstance(config.activation_function, str) or config.activation_function not in ACT2FN:
+        raise ValueError(f"activation_function must be one of transformers' ({', '.join(sorted(ACT2FN))}), got "
+                         f"{config.activation_function!r}")
+    eps = config.layer_norm_epsilon
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps <= 0.01:
+        raise ValueError(f"layer_norm_epsilon must be a small number above 0 (at most 0.01), got {eps!r}")
+    for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop"):
+        p = getattr(config, name)
+        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
+            raise ValueError(f"{name} must be a dropout probability from 0 up to (not including) 1, got {p!r}")

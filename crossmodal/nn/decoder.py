@@ -10,6 +10,10 @@ A decoder built with `image_tokens=N` reads the image the other way (LLaVA, Fuyu
 no cross-attention, the N image embeddings are the first N tokens of its sequence, and the text
 after them sees them through the causal self-attention. Its `forward` takes the same arguments
 and returns logits and maps for the text positions only, so generation code serves both designs.
+
+A decoder built with `image_token_id` reads it as LLaVA does in transformers (splice.py): the image's N
+embeddings replace the tokens that hold that id, wherever the chat template put them, at ordinary positions;
+its logits and maps cover every position, and a sequence without the id is plain text.
 """
 
 import torch
@@ -17,6 +21,7 @@ from torch import nn
 
 from .attention import MultiHeadAttention
 from .layers import Mlp, init_weights
+from .splice import image_maps, splice_image
 
 
 class KVCache:
@@ -31,6 +36,7 @@ class KVCache:
     def __init__(self, depth):
         self.self_kv = [None] * depth
         self.cross_kv = [None] * depth
+        self.image_keys = None  # a splice decoder's (B, S): True where the tokens so far held the image (splice.py)
 
     @property
     def length(self):
@@ -41,6 +47,7 @@ class KVCache:
         """Keep the batch rows `rows` (B',), in that order: in beam search, each beam continues the one it extends."""
         pick = lambda kv: None if kv is None else (kv[0][rows], kv[1][rows])  # noqa: E731
         self.self_kv, self.cross_kv = [pick(kv) for kv in self.self_kv], [pick(kv) for kv in self.cross_kv]
+        self.image_keys = None if self.image_keys is None else self.image_keys[rows]
 
 
 class DecoderBlock(nn.Module):
@@ -86,13 +93,19 @@ class DecoderBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg, image_tokens=0):
-        """image_tokens: 0 to read the image by cross-attention; N > 0 to read its N embeddings as a prefix."""
+    def __init__(self, cfg, image_tokens=0, image_token_id=None):
+        """image_tokens: 0 to read the image by cross-attention; N > 0 to read its N embeddings as a prefix.
+        image_token_id: read the image's embeddings in place of the tokens that hold this id (splice.py)."""
         super().__init__()
-        if image_tokens and any(cfg.has_cross_attention(i) for i in range(cfg.depth)):
+        crossing = any(cfg.has_cross_attention(i) for i in range(cfg.depth))
+        if image_tokens and crossing:
             raise ValueError("a decoder that reads the image as a prefix has no cross-attention: "
                              "build it with cross_attention_every=0")
-        self.cfg, self.image_tokens = cfg, image_tokens
+        if image_token_id is not None and (image_tokens or crossing or not 0 <= image_token_id < cfg.vocab_size):
+            raise ValueError(f"a decoder that reads the image at its <image> tokens has neither a prefix nor "
+                             f"cross-attention, and the token is one of its {cfg.vocab_size}: got image_tokens="
+                             f"{image_tokens}, cross_attention_every={cfg.cross_attention_every}, id {image_token_id}")
+        self.cfg, self.image_tokens, self.image_token_id = cfg, image_tokens, image_token_id
         self.wte = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.wpe = nn.Embedding(image_tokens + cfg.block_size, cfg.dim)  # learned positions: image's, then text's
         self.blocks = nn.ModuleList(DecoderBlock(cfg, cfg.has_cross_attention(i)) for i in range(cfg.depth))
@@ -112,12 +125,18 @@ class Decoder(nn.Module):
     @property
     def sees_image(self):
         """False for a blind decoder: it has no way to read an image."""
-        return bool(self.image_tokens or self.cross_attention_layers)
+        return bool(self.image_tokens or self.splices or self.cross_attention_layers)
+
+    @property
+    def splices(self):
+        """True for a decoder that reads the image at its <image> tokens (splice.py)."""
+        return self.image_token_id is not None
 
     @property
     def image_layers(self):
-        """How many maps over the image each token has: one per cross-attention layer, or per layer for a prefix."""
-        return self.cfg.depth if self.image_tokens else len(self.cross_attention_layers)
+        """How many maps over the image each token has: one per cross-attention layer, or per layer for a prefix
+        or a splice (their self-attention)."""
+        return self.cfg.depth if self.image_tokens or self.splices else len(self.cross_attention_layers)
 
     def forward(self, tokens, memory=None, cache=None, need_weights=False):
         """tokens (B, T) -> logits (B, T, vocab). memory (B, N, dim): image patch embeddings.
@@ -127,30 +146,55 @@ class Decoder(nn.Module):
         cross-attention layer (empty for a blind decoder or with no image); for a prefix decoder one
         per layer: its self-attention over the N image tokens, renormalised to sum to 1 like a
         cross-attention map (the text also attends to earlier text, which these maps leave out).
+        A splice decoder (image_token_id) writes memory's rows in at the tokens holding that id, in order, and
+        returns logits and maps for every position (splice.py); memory may be None for text alone.
         """
         B, T = tokens.shape
         start = cache.length if cache is not None else 0  # tokens already read, a prefix's image tokens included
-        x, prefix = self.wte(tokens), 0  # (B, T, dim)
+        x, prefix, image_keys = self.wte(tokens), 0, None  # (B, T, dim)
         if self.image_tokens:
             if start == 0:  # the image first, then the text: prefilled once, then cached like any token
                 x, prefix = torch.cat([self._check_prefix(memory), x], dim=1), self.image_tokens  # (B, N + T, dim)
             memory = None  # no cross-attention: the image is in the sequence
+        elif self.splices:
+            x, image_keys, image_count = self._splice(tokens, x, memory, cache)
+            memory = None  # no cross-attention: the image is in the sequence, at its placeholders
         if start + x.size(1) - self.image_tokens > self.cfg.block_size:
             raise ValueError(f"sequence of {start + x.size(1) - self.image_tokens} text tokens exceeds block_size "
                              f"{self.cfg.block_size}")
         x = x + self.wpe.weight[start : start + x.size(1)]  # positions start, start + 1, ...
-        maps, weights_of = [], "self" if self.image_tokens else "cross"
+        maps, weights_of = [], "self" if self.image_tokens or self.splices else "cross"
         for layer, block in enumerate(self.blocks):
             if need_weights:
                 x, weights = block(x, memory, cache, layer, need_weights=True, weights_of=weights_of)
                 if weights is not None and self.image_tokens:  # (B, H, prefix + T, S): text rows, image keys
                     weights = weights[:, :, prefix:, : self.image_tokens]
                     weights = weights / weights.sum(dim=-1, keepdim=True)
+                elif weights is not None and self.splices:  # (B, H, T, S): every row, the image's keys
+                    weights = image_maps(weights, image_keys, image_count)
                 maps += [weights] if weights is not None else []
             else:
                 x = block(x, memory, cache, layer)
         logits = self.lm_head(self.ln_f(x[:, prefix:]))  # (B, T, vocab): the text's predictions only
         return (logits, maps) if need_weights else logits
+
+    def _splice(self, tokens, x, memory, cache):
+        """x with the image written in at its placeholders (splice.py); also image_keys (B, S), True where the
+        tokens so far held the image (kept in the cache for the next call), and the image's token count N."""
+        if memory is not None and (memory.dim() != 3 or memory.size(0) != len(tokens) or memory.size(2) != x.size(2)):
+            raise ValueError(f"memory must be the image's embeddings, ({len(tokens)}, N, {x.size(2)}), got "
+                             f"{tuple(memory.shape)}")
+        is_image = tokens == self.image_token_id  # (B, T)
+        earlier = cache.image_keys if cache is not None and cache.image_keys is not None else is_image[:, :0]
+        if earlier.size(1) != (cache.length if cache is not None else 0):
+            raise ValueError("this cache was filled by a decoder that does not splice: start a new KVCache")
+        x = splice_image(x, is_image, memory, earlier.sum(dim=1))
+        image_keys = torch.cat([earlier, is_image], dim=1)  # (B, S)
+        if cache is not None:
+            cache.image_keys = image_keys
+        if memory is not None:
+            return x, image_keys, memory.size(1)
+        return x, image_keys, int(image_keys.sum(dim=1).max()) if image_keys.numel() else 0  # text alone: 0
 
     def _check_prefix(self, memory):
         if memory is None or memory.dim() != 3 or memory.size(1) != self.image_tokens:

@@ -59,8 +59,9 @@ def sample(decoder, memory, starts, max_new_tokens, eos_id, pad_id, temperature=
                         else memory.new_zeros(B, 0, decoder.cfg.num_heads, memory.size(1)))  # blind: L = 0
         else:
             logits = decoder(tokens, memory, cache)  # (B, T, vocab); with a cache, T = the newest only
-        next_token = pick_next_token(logits[:, -1], temperature, top_k, generator)  # (B,)
-        probs.append(logits[:, -1].float().softmax(-1).gather(1, next_token[:, None]).squeeze(1))  # (B,)
+        last = never_a_placeholder(decoder, logits[:, -1])  # (B, vocab)
+        next_token = pick_next_token(last, temperature, top_k, generator)  # (B,)
+        probs.append(last.float().softmax(-1).gather(1, next_token[:, None]).squeeze(1))  # (B,)
         reading = pos < lengths  # rows still inside their prompt take the prompt's token
         next_token = torch.where(reading, forced[:, min(pos, longest - 1)], next_token)
         next_token = next_token.masked_fill(finished, pad_id)
@@ -123,6 +124,7 @@ def beam_search(decoder, memory, starts, num_beams, max_new_tokens, eos_id, pad_
         if finished.all():
             break
         logits = decoder(step_input, memory, cache)[:, -1]  # (B·k, vocab); with a cache, only the newest token
+        logits = never_a_placeholder(decoder, logits)
         V = logits.size(-1)
         logp = logits.float().log_softmax(dim=-1)  # (B·k, V): log p(next token | the beam so far)
         logp[finished] = float("-inf")  # a finished beam is extended by <pad> only, at no cost
@@ -163,6 +165,14 @@ def check_generation(max_new_tokens, temperature, top_k, room):
         raise ValueError(f"temperature must be a finite number ≥ 0 (0 is greedy), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be None (no limit) or a whole number ≥ 1, got {top_k!r}")
+
+
+def never_a_placeholder(decoder, logits):
+    """logits (B, vocab) with a splice decoder's <image> token made impossible: it reads the image's placeholders,
+    and writing one would ask for an image row that does not exist (splice.py)."""
+    if getattr(decoder, "image_token_id", None) is None:
+        return logits
+    return logits.index_fill(-1, torch.tensor([decoder.image_token_id], device=logits.device), float("-inf"))
 
 
 def pick_next_token(logits, temperature=0.0, top_k=None, generator=None):

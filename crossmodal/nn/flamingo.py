@@ -35,11 +35,11 @@ from dataclasses import asdict
 
 import torch
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2LMHeadModel
 
 from ..images import to_image_batch
 from .attention import MultiHeadAttention
-from .config import VisionConfig, check_gpt2_config
+from .config import VisionConfig, check_vision, gpt2_config_from_json
 from .layers import Mlp, init_weights, pair
 from .vit import VisionTransformer
 
@@ -265,12 +265,23 @@ class Flamingo(nn.Module):
     @staticmethod
     def config_from_json(values):
         values = dict(values)
-        lm = GPT2Config.from_dict(values.pop("lm"))
-        check_gpt2_config(lm)
+        if not isinstance(values.get("lm"), dict) or not isinstance(values.get("vision"), dict):
+            raise ValueError("a Flamingo's config needs an 'lm' and a 'vision' object")
+        lm = gpt2_config_from_json(values.pop("lm"))
         vision = VisionConfig(**values.pop("vision"))
-        known = {"cross_attention_every", "gated", "freeze_encoder", "freeze_lm", "image_size", "in_chans"}
-        if set(values) - known:
-            raise ValueError(f"unknown fields {sorted(set(values) - known)}; expected some of {sorted(known)}")
+        check_vision(vision)  # the encoder's sizes and its pixels' normalisation, as a captioner's are checked
+        kinds = {"cross_attention_every": int, "gated": bool, "freeze_encoder": bool, "freeze_lm": bool,
+                 "image_size": list, "in_chans": int}
+        if set(values) - set(kinds):
+            raise ValueError(f"unknown fields {sorted(set(values) - set(kinds))}; expected some of {sorted(kinds)}")
+        wrong = [k for k, kind in kinds.items() if k in values and type(values[k]) is not kind]
+        if wrong:
+            raise ValueError(f"{wrong[0]} must be of type {kinds[wrong[0]].__name__}, got {values[wrong[0]]!r}")
+        if pair(tuple(values.get("image_size", [28, 28]))) != pair(vision.image_size) or \
+                values.get("in_chans", 1) != vision.in_chans:
+            raise ValueError(f"image_size and in_chans ({values.get('image_size')}, {values.get('in_chans')}) must be "
+                             f"the encoder's (vision.image_size {vision.image_size!r}, vision.in_chans "
+                             f"{vision.in_chans})")
         return {"lm": lm, "vision": vision, **values}
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Three ways to let text see an image, one model: the `fusion` setting of VLMConfig.
+"""Three ways to let text see an image, one model: the `fusion` setting of VLMConfig (and LLaVA's as it runs today).
 
     "cross"  (Flamingo, Llama 3.2 Vision): a ViT encodes the patches; the decoder's text reads them
              through cross-attention layers. The image never enters the text's sequence.
@@ -8,6 +8,11 @@
     "raw"    (Fuyu): no encoder at all. Each patch's pixels, flattened, are mapped by one linear layer
              to the decoder's width, a 2-D position added (row + column), and read as a prefix. The
              decoder does all the seeing.
+    "splice" (LLaVA as transformers and nanoVLM run it; notebook 11): the prefix's embeddings, written into
+             the text's sequence where its chat template put an <image> token, expanded to one per patch
+             (splice.py). The image takes ordinary positions, anywhere in the user's turn; with the
+             placeholders first it is the prefix. A text without <image> is plain text: the decoder is an
+             ordinary causal LM, which can be pretrained on text alone before it is given the image.
 
 What each costs: a prefix makes every text token's self-attention N keys longer and the decoder
 runs over N + T positions (the image tokens go through every decoder layer); cross-attention adds
@@ -20,7 +25,7 @@ import copy
 import torch
 from torch import nn
 
-from .config import FUSIONS
+from .config import ALL_FUSIONS, FUSIONS
 from .layers import ImageEncoder
 from .vit import PatchEmbed
 
@@ -55,13 +60,15 @@ class RawPatches(ImageEncoder):
 
 
 def with_fusion(config, fusion):
-    """A copy of a VLMConfig set to read the image by `fusion` ("cross", "prefix" or "raw").
+    """A copy of a VLMConfig set to read the image by `fusion` ("cross", "prefix", "raw" or "splice").
 
-    prefix and raw need a decoder without cross-attention (cross_attention_every 0); cross gets
-    cross-attention in every layer unless the config already asks for another spacing.
+    prefix, raw and splice need a decoder without cross-attention (cross_attention_every 0); cross gets
+    cross-attention in every layer unless the config already asks for another spacing. splice also needs
+    image_id, the tokenizer's <image> token, which VisionLanguageModel.for_tokenizer sets, and a block_size
+    that holds the image's tokens with the text.
     """
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    if fusion not in ALL_FUSIONS:
+        raise ValueError(f"fusion must be one of {ALL_FUSIONS}, got {fusion!r}")
     config = copy.deepcopy(config)
     config.fusion = fusion
     if fusion == "cross":

@@ -7,10 +7,11 @@ width, and a GPT-style decoder writes text while looking at them.
 
 It knows no task: trained on captions it is the captioner of notebooks 04–06, on numbers the reader (07), on
 questions the answerer (08); what it writes comes from its tokenizer and its training. `config.fusion` says
-how the text sees the image (fusion.py): by cross-attention, or with the patches as a prefix.
+how the text sees the image (fusion.py): by cross-attention, with the patches as a prefix, or spliced in at the
+<image> tokens of its chat template (splice.py).
 
 `generate_text` is the one door for writing with maps: it checks the images and the prompts once, writes,
-decodes, and returns each text with the cross-attention maps of every character it wrote.
+decodes, and returns each text with the maps over the image of every token it wrote.
 """
 
 import copy
@@ -22,14 +23,17 @@ from torch import nn
 
 from ..folders import replacing
 from ..images import check_mnist_like, check_not_blank, to_image_batch
-from .config import VLMConfig, check_config, check_fusion
+from .config import SPLICE, VLMConfig, check_config, check_fusion
 from .decoder import Decoder
-from .decoding import beam_search, check_beam_settings, check_generation, sample, until_eos
+from .decoding import beam_search, check_beam_settings, check_generation, sample
 from .encoders import TimmEncoder, check_built_in
 from .fusion import RawPatches
 from .layers import pair
+from .memory import beam_bytes, check_fits
 from .serialization import read_model, write_model
-from .tokenizer import CHAT_TEMPLATE, check_text
+from .splice import check_placeholders
+from .text_io import check_tokenizer, decode_rows, prompt_ids, with_image
+from .tokenizer import check_text, image_token_id
 from .vit import VisionTransformer
 
 IGNORE_INDEX = -100  # targets the loss skips: PyTorch's and transformers' convention (padding, a question's prompt)
@@ -39,18 +43,20 @@ IGNORE_INDEX = -100  # targets the loss skips: PyTorch's and transformers' conve
 class Generation:
     """One image's text and where the model looked while writing it.
 
-    attention: (len(text), image layers, heads, grid_h, grid_w) — for each character, the attention weights
-    over the patches of the step that wrote it; each map sums to 1 over the patches.
+    attention: (tokens, image layers, heads, grid_h, grid_w) — for each token written, the attention weights
+    over the patches of the step that wrote it; each map sums to 1 over the patches. With a character tokenizer
+    there is one token per character of text; `pieces` says what each token reads as, whichever the tokenizer.
     """
 
     text: str
     attention: torch.Tensor
     image: torch.Tensor  # (C, H, W), what the model saw: (1, 28, 28) for MNIST
-    probs: torch.Tensor | None = None  # (len(text),): the probability the model gave each character it wrote
+    probs: torch.Tensor | None = None  # (tokens,): the probability the model gave each token it wrote
+    pieces: list | None = None  # what each token written reads as (tokenizer.decode_pieces); None: one per character
 
     @property
     def sureness(self):
-        """How sure the model was of the whole text: the product of its characters' probabilities (1 for none)."""
+        """How sure the model was of the whole text: the product of its tokens' probabilities (1 for none)."""
         return float(self.probs.prod()) if self.probs is not None else None
 
 
@@ -66,7 +72,13 @@ class VisionLanguageModel(nn.Module):
             self.encoder = TimmEncoder(v.timm_model) if v.timm_model else VisionTransformer(v)
             self.projector = nn.Linear(self.encoder.embed_dim, config.decoder.dim)
         gh, gw = self.encoder.grid_size
-        self.decoder = Decoder(config.decoder, image_tokens=gh * gw if config.fusion != "cross" else 0)
+        if config.fusion == SPLICE:  # the image at its <image> tokens: ordinary positions, no prefix
+            if config.decoder.block_size <= gh * gw:
+                raise ValueError(f"fusion 'splice' reads the image's {gh * gw} tokens in the text's sequence: "
+                                 f"decoder.block_size ({config.decoder.block_size}) must hold them and the text")
+            self.decoder = Decoder(config.decoder, image_token_id=config.image_id)
+        else:
+            self.decoder = Decoder(config.decoder, image_tokens=gh * gw if config.fusion != "cross" else 0)
         if not self.decoder.sees_image:  # a blind decoder never uses them: they neither learn nor decay
             self.encoder.requires_grad_(False)
             self.projector.requires_grad_(False)
@@ -80,6 +92,7 @@ class VisionLanguageModel(nn.Module):
         config.decoder.vocab_size = len(tokenizer)
         config.bos_id, config.eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
         config.pad_id = tokenizer.pad_token_id
+        config.image_id = image_token_id(tokenizer) if image_token_id(tokenizer) is not None else -1
         return cls(config, tokenizer)
 
     @property
@@ -106,9 +119,14 @@ class VisionLanguageModel(nn.Module):
 
     def forward(self, images, tokens, targets=None):
         """Next-token logits (B, T, vocab); with targets (B, T), also the mean loss over the targets that are not
-        IGNORE_INDEX."""
+        IGNORE_INDEX. images None: text alone (a splice or cross-attention model reads it as a language model).
+
+        A splice model's tokens hold the image's N <image> tokens where it is read (or none), its targets -100 there.
+        """
         # A blind decoder (no cross-attention layer) cannot use the patches: skip the encoder's work
-        memory = self.encode_images(images) if self.decoder.sees_image else None
+        memory = self.encode_images(images) if self.decoder.sees_image and images is not None else None
+        if self.decoder.splices:  # LLaVA's check: as many placeholders as the image gives embeddings
+            check_placeholders(tokens, self.config.image_id, self.image_token_count)
         logits = self.decoder(tokens, memory)
         if targets is None:
             return logits
@@ -141,6 +159,9 @@ class VisionLanguageModel(nn.Module):
         cfg = self.config
         room = cfg.decoder.block_size - max(map(len, starts))
         check_generation(max_new_tokens, temperature, top_k, room)
+        (gh, gw), d = self.encoder.grid_size, cfg.decoder
+        check_fits(beam_bytes(x.size(0), num_beams, gh * gw, d.dim, d.depth, d.block_size, d.vocab_size),
+                   f"beam search with num_beams={num_beams} for {x.size(0)} image(s)", self.device)
         tokens, scores = beam_search(self.decoder, self.encode_images(x), starts, num_beams,
                                      room if max_new_tokens is None else max_new_tokens, cfg.eos_id, cfg.pad_id,
                                      use_cache)  # one beam: greedy decoding, with its scores
@@ -155,11 +176,18 @@ class VisionLanguageModel(nn.Module):
         return sample(self.decoder, self.encode_images(images), starts, limit, cfg.eos_id, cfg.pad_id, temperature,
                       top_k, generator, use_cache, return_attention)
 
+    @property
+    def image_token_count(self):
+        """How many tokens the image takes in a splice or prefix model's sequence: one per patch embedding."""
+        gh, gw = self.encoder.grid_size
+        return gh * gw
+
     def _prompt_rows(self, prompt, batch_size):
-        """<bos> + prompt as a list of token-id lists, one per row, each checked against the vocabulary."""
+        """<bos> + prompt as a list of token-id lists, one per row, each checked against the vocabulary; a splice
+        model's rows hold the image's placeholders (text_io.with_image)."""
         bos, vocab = self.config.bos_id, self.config.decoder.vocab_size
         if prompt is None:
-            return [[bos]] * batch_size
+            return self._with_image([[bos]] * batch_size)
         rows = prompt.tolist() if isinstance(prompt, torch.Tensor) else list(prompt)
         if all(isinstance(t, int) for t in rows):
             rows = [rows] * batch_size  # one prompt for every row
@@ -170,30 +198,23 @@ class VisionLanguageModel(nn.Module):
         bad = sorted({t for r in rows for t in r if not isinstance(t, int) or not 0 <= t < vocab}, key=str)
         if bad:
             raise ValueError(f"prompt token ids {bad} are not in the vocabulary (whole numbers 0 to {vocab - 1})")
-        return [[bos] + r for r in rows]
+        return self._with_image([[bos] + r for r in rows])
+
+    def _with_image(self, rows):
+        """Rows of token ids as given, or for a splice model with the image's placeholders (text_io.with_image)."""
+        if not self.decoder.splices:
+            return rows
+        return with_image(rows, self.config.image_id, self.image_token_count)
 
     def prompt_ids(self, text):
         """The token ids the model reads after <bos> before it writes, for a prompt `text` (a str).
 
         With a chat template (an answerer), `text` is the user's turn: <|user|>text<|assistant|>; without one, it is
-        read as it is. Raises ValueError for an empty prompt, characters outside the vocabulary, or one so long
-        that no answer would fit.
+        read as it is. A splice model's user turn holds the image first, expanded to its placeholders. Raises
+        ValueError for an empty prompt, characters outside the vocabulary, or one so long that no answer would fit.
         """
-        tokenizer = self.require_tokenizer()
-        check_text(tokenizer, text)
-        if not text.strip():
-            raise ValueError("the prompt holds only spaces: write a question or some text")
-        if getattr(tokenizer, "chat_template", None):
-            chat = [{"role": "user", "content": text}]
-            ids = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True,
-                                                return_dict=True)["input_ids"][1:]  # <bos> is generate's
-        else:
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        room = self.config.decoder.block_size - 1 - len(ids) - 1  # <bos>, the prompt, an answer's <eos>
-        if room < 1:
-            raise ValueError(f"the prompt is {len(text)} characters long; this model reads at most "
-                             f"{len(text) + room - 1} (its block_size is {self.config.decoder.block_size} tokens)")
-        return ids
+        image = self.image_token_count if self.decoder.splices else 0
+        return prompt_ids(self.require_tokenizer(), text, self.config.decoder.block_size, image, self.config.image_id)
 
     @torch.inference_mode()
     def generate_text(self, images, prompts=None, with_maps=True, temperature=0.0, top_k=None, generator=None,
@@ -213,20 +234,24 @@ class VisionLanguageModel(nn.Module):
             check_mnist_like(x)
         if isinstance(prompts, str) or prompts is None:
             prompts = [prompts] * len(x)
+        if getattr(self.tokenizer, "chat_template", None) and any(p is None for p in prompts):
+            raise ValueError("this model answers questions (its tokenizer has a chat template): give every image a "
+                             "question, e.g. 'What number is written?'")
         if len(prompts) != len(x):
             raise ValueError(f"one prompt per image: got {len(x)} images and {len(prompts)} prompts")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
         ids = {p: self.prompt_ids(p) for p in set(prompts) if p is not None}  # each distinct prompt checked once
-        starts = [[self.config.bos_id] + ids.get(p, []) for p in prompts]
+        starts = self._with_image([[self.config.bos_id] + ids.get(p, []) for p in prompts])
         grid, results = self.encoder.grid_size, []
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size]
             generated, maps, probs = self._write(chunk, starts[i : i + batch_size], None, temperature, top_k,
                                                  generator, True, with_maps)
-            for k, (text, image) in enumerate(zip(self.decode(generated), chunk)):
-                attention = maps[k, : len(text)].unflatten(-1, grid).cpu() if with_maps else None  # (n, L, H, gh, gw)
-                results.append(Generation(text, attention, image.cpu(), probs[k, : len(text)].cpu()))
+            for k, ((text, pieces), image) in enumerate(zip(self.decode_pieces(generated), chunk)):
+                n = len(pieces)  # tokens written
+                attention = maps[k, :n].unflatten(-1, grid).cpu() if with_maps else None  # (n, L, H, gh, gw)
+                results.append(Generation(text, attention, image.cpu(), probs[k, :n].cpu(), pieces))
         return results
 
     def caption(self, images, temperature=0.0, top_k=None, generator=None):
@@ -248,35 +273,33 @@ class VisionLanguageModel(nn.Module):
         x = self.image_batch(image)
         if x.size(0) != 1:
             raise ValueError(f"score() reads one image at a time, got a batch of {x.size(0)}")
-        ids = torch.tensor([self.tokenizer(text)["input_ids"]], device=x.device)  # (1, T + 2): <bos> text <eos>
+        written = self.tokenizer(text, add_special_tokens=False)["input_ids"]  # T tokens
+        row = self._with_image([[self.config.bos_id] + written + [self.config.eos_id]])[0]  # a splice's image first
+        ids, T, skip = torch.tensor([row], device=x.device), len(written), len(row) - len(written) - 2
         if ids.size(1) - 1 > self.config.decoder.block_size:
             raise ValueError(f"text of {len(text)} characters is longer than the model can read "
-                             f"({self.config.decoder.block_size - 1})")
-        T, memory = len(text), self.encode_images(x)
-        logits, weights = self.decoder(ids[:, :-1], memory, need_weights=True)  # weights: L × (1, H, T + 1, N)
-        logits = logits[0, :T]  # (T, vocab): the predictions of each character
-        maps = (torch.stack([w[0, :, :T] for w in weights]) if weights  # (L, H, T, N)
+                             f"({self.config.decoder.block_size - 1 - skip} tokens)")
+        memory = self.encode_images(x)
+        logits, weights = self.decoder(ids[:, :-1], memory, need_weights=True)  # weights: L × (1, H, skip + T + 1, N)
+        logits = logits[0, skip : skip + T]  # (T, vocab): the predictions of each token (after a splice's image)
+        maps = (torch.stack([w[0, :, skip : skip + T] for w in weights]) if weights  # (L, H, T, N)
                 else logits.new_zeros(0, self.config.decoder.num_heads, T, memory.size(1)))
-        probs = logits.softmax(dim=-1).gather(1, ids[0, 1 : T + 1, None]).squeeze(1)
+        probs = logits.softmax(dim=-1).gather(1, ids[0, skip + 1 : skip + T + 1, None]).squeeze(1)
         attention = maps.permute(2, 0, 1, 3).unflatten(-1, self.encoder.grid_size)  # (T, L, H, gh, gw)
-        return Generation(text, attention.cpu(), x[0].cpu(), probs.cpu())
+        return Generation(text, attention.cpu(), x[0].cpu(), probs.cpu(), self.decode_pieces([written])[0][1])
 
     def decode(self, generated):
-        """Token ids (B, T) -> list of strings, one character per token, stopping at <eos>.
+        """Token ids (B, T) -> list of strings, stopping at <eos>.
 
-        A special token before <eos> (only an untrained model writes one) shows as "�", so
-        the text has one character per generated token and per attention map. A row that ran out
+        A special token before <eos> (only an untrained model writes one) shows as "�", so with a character
+        tokenizer the text has one character per generated token and per attention map. A row that ran out
         of room before its <eos> ends at its last token: the <pad>s after it only fill the batch.
         """
-        tokenizer = self.require_tokenizer()
-        ids = generated.tolist() if isinstance(generated, torch.Tensor) else [list(r) for r in generated]
-        vocab = len(tokenizer)
-        bad = sorted({i for row in ids for i in row if not 0 <= i < vocab})
-        if bad:
-            raise ValueError(f"token ids {bad} are not in the vocabulary of {vocab} tokens (0 to {vocab - 1})")
-        specials = set(tokenizer.all_special_ids)
-        return ["".join("�" if i in specials else tokenizer.convert_ids_to_tokens(i)
-                        for i in until_eos(row, self.config.eos_id, self.config.pad_id)) for row in ids]
+        return [text for text, _ in self.decode_pieces(generated)]
+
+    def decode_pieces(self, generated):
+        """As decode, each row as (text, pieces): pieces, what each token up to <eos> reads as (text_io.decode_rows)."""
+        return decode_rows(self.require_tokenizer(), generated, self.config.eos_id, self.config.pad_id)
 
     def require_tokenizer(self):
         """The model's tokenizer, or a ValueError saying how to give it one."""
@@ -313,14 +336,5 @@ class VisionLanguageModel(nn.Module):
     def from_config(cls, config, tokenizer=None):
         """The model of `config`, with `tokenizer` checked against it (its size and special tokens' ids)."""
         if tokenizer is not None:
-            ids = {"bos_id": tokenizer.bos_token_id, "eos_id": tokenizer.eos_token_id, "pad_id": tokenizer.pad_token_id}
-            wrong = [f"{name} is {getattr(config, name)} in the config but {i} in the tokenizer"
-                     for name, i in ids.items() if i != getattr(config, name)]
-            if len(tokenizer) != config.decoder.vocab_size:
-                wrong.insert(0, f"the tokenizer has {len(tokenizer)} tokens, the config {config.decoder.vocab_size}")
-            if getattr(tokenizer, "chat_template", None) not in (None, CHAT_TEMPLATE):  # a template is a program
-                wrong.append("its chat template is not the one crossmodal writes (nn/tokenizer.py's CHAT_TEMPLATE)")
-            if wrong:
-                raise ValueError(f"the tokenizer does not fit the model ({'; '.join(wrong)}): the files come from "
-                                 "different checkpoints or were edited")
+            check_tokenizer(config, tokenizer)
         return cls(config, tokenizer)

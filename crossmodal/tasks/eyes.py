@@ -35,8 +35,9 @@ from .text import encode
 from .transfer import measure_transfer
 
 UNRELATED_FAMILIES = ("after", "before", "plus", "parity")
-# what fits in the text LM's 64 positions: bos, the longest caption, a space, the sentence, eos
-MAX_FOLLOWING = 64 - 1 - max(len(c) for c in ALL_CAPTIONS) - 1 - 1
+POSITIONS = 64  # the text LM's: a caption and the sentence after it must fit
+# what fits in them: bos, the longest caption, a space, the sentence, eos
+MAX_FOLLOWING = POSITIONS - 1 - max(len(c) for c in ALL_CAPTIONS) - 1 - 1
 
 
 def build_eyes(lm, encoder, from_scratch=False, cross_attention_every=2, seed=0):
@@ -147,6 +148,10 @@ class EyesOptions:
 
 def _new_model(config, options):
     lm, tokenizer = load_text_lm(folder=options.lm or None)
+    if lm.config.n_positions < POSITIONS:
+        raise ValueError(f"--lm {options.lm}: its language model reads {lm.config.n_positions} positions, and a "
+                         f"caption with the sentence after it takes up to {POSITIONS}: give an LM of {POSITIONS} "
+                         "positions or more")
     if options.cross_attention_every > lm.config.n_layer:
         raise ValueError(f"--cross-attention-every {options.cross_attention_every} is more than the LM's "
                          f"{lm.config.n_layer} blocks")

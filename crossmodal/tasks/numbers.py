@@ -12,6 +12,7 @@ import torch
 from ..data.augment import vary_strokes
 from ..data.mnist import load_mnist
 from ..data.numbers import as_bytes, canvas_size, make_numbers, pose_digits, test_numbers
+from ..drawings import check_not_a_blot, check_strokes
 from ..images import find_ink, preprocess_number
 from ..nn import DecoderConfig, VisionConfig, VisionLanguageModel, VLMConfig, build_char_tokenizer
 from ..nn.layers import pair
@@ -120,9 +121,12 @@ def read_number(model, picture):
     A reader writes at most block_size - 2 digits (4 for the shipped one). A picture holding more
     separate pieces of ink side by side than that is refused with a ValueError rather than read as
     a shorter number; digits that touch make one piece, so such a number can still come back short.
+    Noise and blots are refused too (drawings.NotADrawing), rather than read as some number.
     """
     check_reader(model)
-    x = preprocess_number(picture, canvas=pair(model.config.vision.image_size))  # (1, H, W) in [0, 1]
+    x = preprocess_number(picture, canvas=pair(model.config.vision.image_size))  # a blank, a dot: its sentences
+    check_strokes(picture, "number")  # noise or a blot is refused, as the pads refuse it (drawings.py)
+    check_not_a_blot(x, "number")
     check_digit_count(model, x[0])
     return model.generate_text(x)[0].text
 

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 import torch
 
 from ..data.mnist import load_mnist
-from ..data.questions import BLOCK_SIZE, KINDS, accuracy_by_kind, ask_each, asked_digit, test_questions, vocabulary
+from ..data.questions import (
+    BLOCK_SIZE,
+    KINDS,
+    accuracy_by_kind,
+    ask_each,
+    asked_digit,
+    question_kind,
+    test_questions,
+    vocabulary,
+)
 from ..nn import IGNORE_INDEX, VisionLanguageModel, build_chat_tokenizer
 from ..training.config import TrainConfig
 from ..training.streams import Batch
@@ -86,17 +95,38 @@ class QuestionTest:
 
 
 def answer_questions(model, images, questions, batch_size=500):
-    """The model's answers (strings) to one question per image; images (N, 1, 28, W) in [0, 1], questions: strings."""
-    return [g.text for g in model.generate_text(images, list(questions), with_maps=False, batch_size=batch_size)]
+    """The model's answers (strings) to one question per image; images (N, 1, 28, W) in [0, 1], questions: strings
+    of the questions' grammar (`asked`)."""
+    if isinstance(questions, str) or not hasattr(questions, "__iter__"):
+        raise ValueError(f"questions must be a list of strings, one per image; got {type(questions).__name__} "
+                         f"{questions!r:.40} (answer_with_maps answers one)")
+    texts = [asked(model, q) for q in questions]
+    return [g.text for g in model.generate_text(images, texts, with_maps=False, batch_size=batch_size)]
 
 
 def answer_with_maps(model, image, question):
     """One image's answer and where each of its characters looked: a Generation whose text is the answer,
-    attention (characters, layers, heads, grid_h, grid_w). image: (1, 28, W) or (28, W) in [0, 1]."""
-    written = model.generate_text(image, question)
+    attention (characters, layers, heads, grid_h, grid_w). image: (1, 28, W) or (28, W) in [0, 1]; question: a str
+    of the questions' grammar (`asked`)."""
+    written = model.generate_text(image, asked(model, question))
     if len(written) != 1:
         raise ValueError(f"answer_with_maps answers one image; got a batch of {len(written)} (use answer_questions)")
     return written[0]
+
+
+def asked(model, question):
+    """`question` as the answerer reads it: one of data/questions.py's questions, the spaces around it dropped. A text
+    the model cannot read gets its sentence (model.prompt_ids: a character outside its vocabulary, too long), and a
+    text outside the grammar ("7", "the tenth digit", None) the grammar's (data.questions.question_kind), rather than
+    an answer made up."""
+    if not isinstance(question, str):
+        question_kind(question)  # its sentence: a question is a str
+    text = question.strip()
+    if text == "":
+        raise ValueError("the question is empty or holds only spaces: write a question")
+    model.prompt_ids(text)
+    question_kind(text)
+    return text
 
 
 def position_alignment(model, test, batch_size=500):

@@ -17,6 +17,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
 from ..data.facts import all_facts, corpus, held_out_facts
 from ..nn.auto import named_loss
+from ..nn.config import check_gpt2_config
 from ..nn.flamingo import CACHE_ARGUMENT
 from ..nn.tokenizer import build_char_tokenizer
 from ..training.config import TrainConfig
@@ -36,6 +37,15 @@ class TextLMConfig:
     n_head: int = 4  # attention heads per block
     n_positions: int = 64  # longest text, in tokens
 
+    def check(self):
+        """The rules a loaded GPT-2 is held to (nn.config.check_gpt2_config), and room for the longest fact."""
+        check_gpt2_config(tiny_config(vocab_size=1, n_positions=self.n_positions, n_embd=self.n_embd,
+                                      n_layer=self.n_layer, n_head=self.n_head, bos_token_id=0, eos_token_id=0))
+        longest = max(len(fact) for fact in all_facts()) + 2  # a token per character, with bos and eos
+        if self.n_positions < longest:
+            raise ValueError(f"n_positions (--n-positions) must be at least {longest}: the longest fact is "
+                             f"{longest} tokens with its bos and eos, got {self.n_positions}")
+
 
 def tiny_config(vocab_size, n_positions=64, n_embd=96, n_layer=4, n_head=4, **kwargs):
     """A GPT-2 of the same architecture at a size a CPU trains in minutes (64 positions: every fact fits)."""
@@ -50,6 +60,7 @@ def build_text_lm(hub=False, texts=None, seed=0, **config):
     config: tiny_config's sizes (n_embd, n_layer, ...). seed: the fresh model's initial weights.
     """
     if hub:
+        check_hub()  # offline: a sentence now, not transformers' timeouts
         lm, tokenizer = GPT2LMHeadModel.from_pretrained(HUB_NAME), GPT2TokenizerFast.from_pretrained(HUB_NAME)
     else:
         tokenizer = build_char_tokenizer(all_facts() if texts is None else texts)
@@ -151,7 +162,23 @@ class TextOptions:
     hub: bool = False  # start from the hub's GPT-2 and its tokenizer (needs the internet; the model flags are unused)
 
     def check(self):
-        pass  # nothing to refuse: a bool
+        pass  # nothing to refuse: a bool (whether the hub can be reached is build_text_lm's to say, at once)
+
+
+def check_hub(timeout=5):
+    """Refuse hub=True at once, in a sentence, when GPT-2 is not in the local cache and the Hugging Face hub cannot be
+    reached: transformers would wait its timeouts, and the failure would then read as a folder not written."""
+    import huggingface_hub
+
+    if all(isinstance(huggingface_hub.try_to_load_from_cache(HUB_NAME, name), str)
+           for name in ("config.json", "model.safetensors", "tokenizer.json")):
+        return  # downloaded before: transformers loads it from the cache
+    try:
+        huggingface_hub.model_info(HUB_NAME, timeout=timeout)
+    except Exception as err:  # offline mode, no network, a proxy's refusal: the hub's and httpx's own kinds
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--hub true loads GPT-2 from the Hugging Face hub, which could not be reached ({reason}): "
+                         "connect to the internet, or leave out --hub to train the tiny GPT-2 offline") from None
 
 
 def _new_model(config, options):

@@ -51,7 +51,8 @@ class TrainConfig:
                  "betas": (all(0 <= b < 1 for b in self.betas), "two numbers from 0 up to (not including) 1"),
                  "ema": (0 <= self.ema < 1, "from 0 (no average) up to (not including) 1"),
                  "augment_elastic": (0 <= self.augment_elastic <= 100, "from 0 (none) to 100"),
-                 "seed": (0 <= self.seed < 1 << 63, "a whole number from 0 to 2**63 - 1"),
+                 # the streams seed each batch with seed × 1,000,003 + ..., which must stay within 64 bits
+                 "seed": (0 <= self.seed < 1 << 32, "a whole number from 0 to 2**32 - 1"),
                  "save_every": (self.save_every >= 1, "1 or more")}
         for name, (ok, expected) in rules.items():
             if not ok:

@@ -28,10 +28,10 @@ from typing import NamedTuple
 import anywidget
 import numpy as np
 import torch
-import torch.nn.functional as F
 import traitlets
 from ipywidgets.widgets.trait_types import bytes_serialization
 
+from ..drawings import NotADrawing, check_not_a_blot, check_strokes
 from ..images import BlankImageError, drawn_ink, preprocess_drawing, preprocess_number
 from ..nn.layers import pair
 from ..tasks.numbers import check_digit_count
@@ -43,7 +43,6 @@ from .static import StaticFallback, as_image, blank_canvas, png, side_by_side, s
 HERE = Path(__file__).parent
 STRIP_ROW = 13  # tiles per row of the strip: "This is the " over "number seven.", to fit a notebook's width
 PROMPT = "Draw a digit (0–9) in the box: the caption appears when you lift the pen."
-STRAIGHT_NEIGHBOURS = torch.tensor([[[[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]]])  # a pixel's four straight neighbours
 WROTE_NOTHING = "The model wrote nothing for this drawing (it ended at once): draw it again, larger or clearer."
 
 
@@ -144,6 +143,14 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
                                        f"it is sent, each from 8 to 2048; got {proposal['value']}")
         return height, width
 
+    @traitlets.validate("canvas_size")
+    def _check_canvas_size(self, proposal):
+        height, width = proposal["value"]
+        if not (16 <= height <= 4096 and 16 <= width <= 4096):
+            raise traitlets.TraitError(f"canvas_size is the (height, width) of the canvas in screen pixels, each from "
+                                       f"16 to 4096; got {proposal['value']}")
+        return height, width
+
     @traitlets.observe("pixels")
     def _on_pixels(self, change):
         try:
@@ -218,8 +225,8 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
             raise Unreadable(text[:1].upper() + text[1:] + ".") from err
 
     def _check_strokes(self, picture):
-        """Refuse what was not drawn with strokes: a tap (the ink no larger than a dot of the brush) or specks
-        scattered over the pad (most ink pixels have no ink beside them: noise, not a pen)."""
+        """Refuse what was not drawn with strokes: a tap (the ink no larger than a dot of the brush), or specks
+        scattered over the pad (drawings.check_strokes: the rule the caption command and read_number share)."""
         _, ink = drawn_ink(picture)
         if not ink.any():
             return  # blank: the prompt says what to do
@@ -228,19 +235,18 @@ class DrawingPad(StaticFallback, anywidget.AnyWidget):
         brush = self.brush * ink.shape[0] / self.canvas_size[0]  # the brush's width in the picture's pixels
         if rows[-1] - rows[0] + 1 <= 1.6 * brush and cols[-1] - cols[0] + 1 <= 1.6 * brush:
             raise Unreadable(f"That is a dot, not a {thing}: draw the whole {thing}, with strokes.")
-        neighbours = F.conv2d(ink[None, None].float(), STRAIGHT_NEIGHBOURS, padding=1)[0, 0]
-        if ((neighbours == 0) & ink).sum() > 0.2 * ink.sum():
-            raise Unreadable(f"These are scattered specks, not a {thing} drawn with strokes: clear the pad and "
-                             f"draw a {thing}.")
+        try:
+            check_strokes(picture, thing, f"clear the pad and draw a {thing}")
+        except NotADrawing as err:
+            raise Unreadable(str(err)) from err
 
     def _not_a_blot(self, seen):
-        """The model's input, unless ink covers most of it (a blot, dense noise): MNIST's most inked digit covers
-        40% of its frame, drawn strokes far less."""
-        if (seen > 0.5).float().mean() > 0.45:
-            thing = "number" if self.wide else "digit"
-            raise Unreadable(f"This fills the box like a blot or noise, not a {thing} drawn with strokes: clear the "
-                             f"pad and draw a {thing}.")
-        return seen
+        """The model's input, unless ink covers most of it (drawings.check_not_a_blot)."""
+        thing = "number" if self.wide else "digit"
+        try:
+            return check_not_a_blot(seen, thing, f"clear the pad and draw a {thing}")
+        except NotADrawing as err:
+            raise Unreadable(str(err)) from err
 
     def _sureness(self, written):
         """How sure the model was of what it wrote: the product of its characters' probabilities."""

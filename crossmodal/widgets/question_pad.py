@@ -107,6 +107,9 @@ class AskThePicture(StaticFallback, widgets.VBox):
         """model: a question answerer (default: the shipped one). images: (N, 1, 28, W) test numbers in [0, 1] to
         pick from (it opens on the first the question fits: a number with a second digit, for "What is the second
         digit?"); without them, only drawing."""
+        if images is not None and len(images) == 0:  # nothing to pick from: the picker's range would be empty
+            raise ValueError("images is empty: give at least one test number shaped (N, 1, 28, W), or leave images "
+                             "out to draw only")
         self.pad = QuestionPad(model, question=question)
         self.images = images
         self.question = widgets.Text(question, description="question", continuous_update=False,

@@ -84,7 +84,7 @@ def stacked(top, bottom, gap=12):
 
 
 def as_image(png_bytes):
-    return Image.open(io.BytesIO(png_bytes))
+    return Image.open(io.BytesIO(png_bytes), formats=["PNG"])  # the widget's own PNGs, and nothing else
 
 
 def zoom(picture, factor):
