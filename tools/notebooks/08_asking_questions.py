@@ -350,7 +350,8 @@ for shift, (label, values) in zip((-0.27, 0, 0.27), [("seen", record["by_kind"])
                                                      ("held out", record["held_out"]["by_kind"]),
                                                      ("blind", blind)]):
     ax.bar(x + shift, [values[k] for k in KINDS], width=0.27, label=label)
-ax.set_xticks(x, KINDS), ax.set_ylabel("exact answers"), ax.set_ylim(0, 1), ax.legend(loc="lower left")
+ax.set_xticks(x, KINDS), ax.set_ylabel("exact answers"), ax.set_ylim(0, 1)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the bars, never over them
 plt.show()
 
 # %%
@@ -465,8 +466,7 @@ check("asked for the first, second, third and last digit, the answer looks furth
 # %% [markdown]
 # A wrong answer is marked in its panel and printed under the figure. The position questions ask the model to
 # find one digit, and its map shows where it found it. "Which digit is the largest?" asks it to compare all of
-# them, in the one step that writes the answer: its map spreads over the whole number, and it is the kind the
-# answerer gets wrong most often after the sum (section 6's table).
+# them, in the one step that writes the answer: there is no one digit for its map to point at.
 
 # %% [markdown]
 # Measured over all 1,000 position questions of the seen test set: for each one answered right, is the peak
@@ -558,35 +558,49 @@ def check_majority(answer):
 exercise("Exercise", check_majority, majority_accuracy, solution_majority)
 
 # %% [markdown]
-# ## Exercise — grade the conclusion, not the working
+# ## Exercise — the answer-only mask of a chat of several turns
 #
-# Section 5's answers show their working, and only the conclusion is graded: "2026 has 7: no" is graded on
-# "no", "2+0=2, 2+2=4, 4+6=10" on "10", and a bare "6202" on itself. Write `my_conclusion(text)` so that it
-# agrees with the library's `final_answer` on every answer of the test set and on the half-written answers a
-# model can produce (what is after the last separator; the whole text when there is none).
+# A conversation can go on: the user asks, the assistant answers, the user asks again. Instruction tuning on
+# such a chat counts every assistant turn and nothing the user wrote. Section 3 took the mask from the chat
+# template (`return_assistant_tokens_mask=True`); here you build it from the token ids alone. Write
+# `my_targets(ids)`: for the ids of a whole chat, as the template writes it (`<bos><|user|>…<|assistant|>…<eos>`,
+# then the next turn), return the targets, one shorter than `ids`: the next token where it belongs to an
+# assistant's answer (its `<eos>` included), `IGNORE_INDEX` everywhere else. It is checked against the template's
+# mask on chats of one, two and three turns.
 
 # %% [solution]
 # Solution (collapsed: click to expand)
-def solution_conclusion(text):
-    if ": " in text:  # "2026 has 7: no": the conclusion follows the colon
-        return text.rsplit(": ", 1)[1]
-    if "=" in text:  # a running total: the last sum's result
-        return text.rsplit("=", 1)[1]
-    return text
+def solution_targets(ids):
+    assistant, eos = tokenizer.convert_tokens_to_ids(["<|assistant|>", "<eos>"])
+    learnt, inside = [], False  # is each token part of an answer?
+    for t in ids:
+        learnt.append(inside)  # <|assistant|> itself is not: the answer starts after it
+        if t == assistant:
+            inside = True
+        elif t == eos:  # the answer's <eos> is learnt (appended above), then the turn is over
+            inside = False
+    return [t if keep else IGNORE_INDEX for t, keep in zip(ids[1:], learnt[1:])]
 
 # %%
-def my_conclusion(text):
+def my_targets(ids):
     return None  # ← your code here
 
 
-def check_conclusion(answer):
-    texts = [q.answer for q in test.questions] + ["", "7", "2+", "2+0=", "12 has 1:", "1: 2: no", "1+2=3, 3+4=7"]
-    for text in texts:
-        mine, graded = answer(text), final_answer(text)
-        assert mine == graded, f"for {text!r} you give {mine!r}, the grader reads {graded!r}"
+def check_targets(targets_of):
+    qs = test.questions[:60]
+    for turns in (1, 2, 3):
+        for k in range(0, len(qs) - turns, turns):
+            chat = [m for q in qs[k : k + turns]
+                    for m in ({"role": "user", "content": q.text}, {"role": "assistant", "content": q.answer})]
+            out = tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True,
+                                                return_assistant_tokens_mask=True)
+            ids, mask = out["input_ids"], out["assistant_masks"]
+            want = [t if m else IGNORE_INDEX for t, m in zip(ids[1:], mask[1:])]
+            got = targets_of(ids)
+            assert got == want, f"{turns} turn(s), {tokenizer.decode(ids)!r}: your targets differ from the mask's"
 
 
-exercise("Exercise (the conclusion, as the grader reads it)", check_conclusion, my_conclusion, solution_conclusion)
+exercise("Exercise (the answers of every turn, and nothing else)", check_targets, my_targets, solution_targets)
 
 # %% [markdown]
 # **An open experiment:** train an answerer that writes the bare "yes"/"no" with four decoder layers
