@@ -658,11 +658,11 @@ caption_logprob = my_caption_logprob if logprob_done else solution_caption_logpr
 logp = caption_logprob(model, test_images[:2000], test_labels[:2000])
 hardest = logp.argsort()[:8]
 texts = model.decode(model.generate(test_images[hardest]))
-fig, axes = plt.subplots(1, 8, figsize=(12, 2.2))
-for ax, i, text in zip(axes, hardest.tolist(), texts):
+fig, axes = plt.subplots(2, 4, figsize=(8, 4.6))  # two rows of four: titles large enough to read
+for ax, i, text in zip(axes.flat, hardest.tolist(), texts):
     ax.imshow(test_images[i, 0], cmap="gray")
     ax.set_title(f"a {test_labels[i].item()}: p = {logp[i].exp():.1e}\nwrote {text.removeprefix('This is the number ')!r}",
-                 fontsize=8)
+                 fontsize=10)
     ax.axis("off")
 plt.show()
 for i, text in zip(hardest.tolist(), texts):
